@@ -10,3 +10,6 @@ from .core import *
 from .sgld import *
 from .stats import *
 from .bif import *
+from .influence import *
+from .exact import *
+from .compare import *
