@@ -130,9 +130,14 @@ def test_wheel_installs_in_fresh_venv(tmp_path):
     wheels, sdists = list((tmp_path/'dist').glob('*.whl')), list((tmp_path/'dist').glob('*.tar.gz'))
     assert len(wheels) == 1 and len(sdists) == 1
     venv = tmp_path/'venv'
-    subprocess.run([sys.executable, '-m', 'venv', str(venv)], check=True)
+    # Nothing from this checkout may leak in: with PYTHONPATH pointing here, pip would take the source tree's
+    # bif_nbdev.egg-info for an installed copy and skip the wheel, and the import would find the source.
+    env = {k: v for k, v in os.environ.items() if k not in ('PYTHONPATH', 'VIRTUAL_ENV')}
+    subprocess.run([sys.executable, '-m', 'venv', str(venv)], check=True, env=env)
     pip, py = venv/'bin'/'pip', venv/'bin'/'python'
-    subprocess.run([str(pip), 'install', '-q', 'torch==2.13.0', str(wheels[0])], check=True)
-    subprocess.run([str(py), '-c', 'import bif_nbdev.all as a; assert a.bif and a.as_examples'], check=True, cwd=tmp_path)
-    r = subprocess.run([str(venv/'bin'/'bif_nbdev'), '--help'], capture_output=True, text=True, cwd=tmp_path)
+    subprocess.run([str(pip), 'install', '-q', 'torch==2.13.0', str(wheels[0])], check=True, env=env)
+    r = subprocess.run([str(py), '-c', 'import bif_nbdev, bif_nbdev.all as a; assert a.bif and a.as_examples; print(bif_nbdev.__file__)'],
+                       check=True, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert str(venv) in r.stdout, r.stdout  # the installed copy, not the source tree
+    r = subprocess.run([str(venv/'bin'/'bif_nbdev'), '--help'], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert r.returncode == 0 and 'attribute' in r.stdout, r.stdout + r.stderr
