@@ -10,6 +10,4 @@ from .core import *
 from .sgld import *
 from .stats import *
 from .bif import *
-from .influence import *
-from .exact import *
-from .compare import *
+from .site import *
