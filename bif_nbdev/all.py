@@ -5,9 +5,7 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/98_all.ipynb #358f3cc6
+# %% ../nbs/98_all.ipynb #33ac673e
 from .core import *
-from .sgld import *
-from .stats import *
-from .bif import *
-from .site import *
+from .baselines import *
+from .lds import *
