@@ -7,3 +7,4 @@ __all__ = []
 
 # %% ../nbs/98_all.ipynb #33ac673e
 from .core import *
+from .hf import *
