@@ -7,5 +7,4 @@ __all__ = []
 
 # %% ../nbs/98_all.ipynb #33ac673e
 from .core import *
-from .baselines import *
-from .lds import *
+from .hf import *
