@@ -10,3 +10,4 @@ from .core import *
 from .sgld import *
 from .stats import *
 from .bif import *
+from .distributed import *
