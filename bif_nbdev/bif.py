@@ -79,9 +79,9 @@ def hessian_spectrum_stats(post:LocalPosterior, examples:int=512, iters:int=20, 
             tr += dot(z, hvp(z)).item() / probes
     return dict(lambda_max=max(lam.item(), 0.), mean_eig=max(tr / post.dim, 0.), dim=post.dim, examples=m)
 
-# %% ../nbs/05_bif.ipynb #4d2d42f0
+# %% ../nbs/05_bif.ipynb #95a73636
 def default_hyperparameters(model:nn.Module, train, loss_fn:Callable, nbeta:float|None=None, gamma:float|None=None,
-                            eps:float|None=None, batch_size:int|None=None, damping_factor:float=0.1, eps_factor:float=0.2,
+                            eps:float|None=None, batch_size:int|None=None, damping_factor:float=0.03, eps_factor:float=0.2,
                             calib_examples:int=512, seed:int=0) -> dict:
     "Fill in the hyperparameters not given, by the heuristics above; returns them with the estimates they came from."
     ex = as_examples(train); n = len(ex)
@@ -93,7 +93,7 @@ def default_hyperparameters(model:nn.Module, train, loss_fn:Callable, nbeta:floa
         info = hessian_spectrum_stats(post, calib_examples, seed=seed)
         if not (info['lambda_max'] > 0):
             raise ValueError("The Hessian of the training loss at w* has no positive curvature that we could measure: pass eps and gamma explicitly.")
-    hp['gamma'] = float(gamma) if gamma is not None else hp['nbeta'] * damping_factor * max(info['mean_eig'], 1e-6 * info['lambda_max'])
+    hp['gamma'] = float(gamma) if gamma is not None else hp['nbeta'] * damping_factor * info['lambda_max']
     hp['eps'] = float(eps) if eps is not None else eps_factor / (hp['nbeta'] * info['lambda_max'] + hp['gamma'])
     hp['calibration'] = info
     return hp
@@ -253,7 +253,7 @@ def _diverged(post:LocalPosterior, state:ChainState, loss:Tensor, loss0:float) -
         elif l > loss0 + 1e4 * (abs(loss0) + 1): bad.append((c, f'minibatch loss {l:.3g} exploded (at w*: {loss0:.3g})'))
     return bad
 
-# %% ../nbs/05_bif.ipynb #4f1a1fb9
+# %% ../nbs/05_bif.ipynb #6850d704
 def bif(model:nn.Module, # trained model; its current weights are w* (they are not modified)
         train, # training examples: tuple of tensors, Dataset or DataLoader (rows of the result)
         query, # query examples, same forms (columns of the result)
@@ -261,10 +261,10 @@ def bif(model:nn.Module, # trained model; its current weights are w* (they are n
         *,
         chains:int=8, # independent SGLD chains, run together (vectorized)
         draws:int=200, # kept draws per chain
-        burnin:int|None=None, # SGLD steps discarded before the first kept draw (default: draws // 2)
+        burnin:int|None=None, # SGLD steps discarded before the first kept draw (default: max(draws/2, 1/(εγ)), at most 5000)
         thin:int=1, # SGLD steps between kept draws
         eps:float|None=None, # step size ε (default: 0.2/λ_max(nβH + γI))
-        gamma:float|None=None, # localization γ (default: nβ · 0.1 · mean Hessian eigenvalue)
+        gamma:float|None=None, # localization γ (default: nβ · 0.03 · λ_max(H))
         nbeta:float|None=None, # inverse temperature times n (default: n, i.e. β = 1)
         batch_size:int|None=None, # SGLD minibatch size (default: max(32, n/8))
         seed:int=0, # seed of every random choice (each chain has its own generator)
@@ -301,7 +301,7 @@ def bif(model:nn.Module, # trained model; its current weights are w* (they are n
     finally:
         if device != home: model.to(home)
 
-# %% ../nbs/05_bif.ipynb #bf1e54aa
+# %% ../nbs/05_bif.ipynb #0082a0a5
 def _progress(total, disable, initial=0):
     from tqdm.auto import tqdm
     return tqdm(total=total, initial=initial, disable=disable, desc='BIF (SGLD steps)', leave=False)
@@ -325,7 +325,8 @@ def _bif(model, train_ex, query_ex, loss_fn, query_loss_fn, chains, draws, burni
     n, q = len(train_ex), len(query_ex)
     # 2. hyperparameters
     hp = default_hyperparameters(model, train_ex, loss_fn, nbeta, gamma, eps, batch_size, calib_examples=calib_examples, seed=seed)
-    burnin = int(draws // 2 if burnin is None else burnin)
+    if burnin is None: burnin = int(min(5000, max(draws // 2, math.ceil(1 / (hp['eps'] * hp['gamma'])) if hp['gamma'] > 0 else draws)))
+    burnin = int(burnin)
     if burnin < 0: raise ValueError(f"burnin must be non-negative, got {burnin}.")
     if scheme not in SCHEMES: raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}.")
     cfg = dict(chains=int(chains), draws=int(draws), burnin=burnin, thin=int(thin), eps=hp['eps'], gamma=hp['gamma'],
