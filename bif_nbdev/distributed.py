@@ -75,16 +75,16 @@ def _unfill(parts:dict, keep:list, buffer:int, device) -> StreamingCov:
     sc.load_state_dict({k: parts[k] for k in _PARTS})
     return sc.select(keep)
 
-# %% ../nbs/12_distributed.ipynb #50c3e6be
+# %% ../nbs/12_distributed.ipynb #c5175277
 def local_bif(model:nn.Module, train, query, loss_fn:Callable, hp:dict, *, rank:int=0, world:int=1, shards:int=1,
-              chains:int=8, draws:int=200, burnin:int|None=None, thin:int=1, seed:int=0, device=None,
+              chains:int=8, draws:int=200, thin:int=1, seed:int=0, device=None,
               query_loss_fn:Callable|None=None, eval_batch_size:int=256, vectorize='auto', precond:dict|None=None,
               scheme:str='sgld', on_diverge:str='raise', keep_trajectories:bool=False, callback:Callable|None=None,
               buffer:int=32, **ignored) -> dict:
     "Rank `rank`'s share of a BIF run (`hp` from `prepare_bif`), as global-shape tensors (zero outside its chains and rows) to be summed over ranks."
-    extra = set(ignored) - {'eps', 'gamma', 'nbeta', 'batch_size', 'calib_examples', 'progress'}
+    extra = set(ignored) - {'burnin', 'eps', 'gamma', 'nbeta', 'batch_size', 'calib_examples', 'progress'}
     if extra: raise TypeError(f"local_bif got unexpected arguments {sorted(extra)}.")
-    train_len, query_len = hp['train_len'], hp['query_len']  # hyperparameters and sequence lengths come from `hp`
+    train_len, query_len = hp['train_len'], hp['query_len']  # hyperparameters, burn-in and sequence lengths come from `hp`
     if on_diverge not in ('raise', 'drop'): raise ValueError(f"on_diverge must be 'raise' or 'drop', got {on_diverge!r}.")
     train_ex, query_ex = as_examples(train), as_examples(query)
     query_loss_fn = query_loss_fn or loss_fn
@@ -94,7 +94,7 @@ def local_bif(model:nn.Module, train, query, loss_fn:Callable, hp:dict, *, rank:
     ids, rows = lay['chain_ids'], lay['rows']
     shard = shard_examples(train_ex, rows)
     owns_y = lay['shard'] == 0
-    burnin = int(draws // 2 if burnin is None else burnin)
+    burnin = hp['burnin']
     post = LocalPosterior(model, train_ex, loss_fn, hp['nbeta'], hp['gamma'], hp['batch_size'])
     qpost = post if query_loss_fn is loss_fn else LocalPosterior(model, train_ex, query_loss_fn, hp['nbeta'], hp['gamma'], hp['batch_size'])
     loss0 = hp['loss0']
@@ -165,7 +165,7 @@ def assemble_bif(parts:dict, cfg:dict, buffer:int=32) -> BIFResult:
     cfg = dict(cfg, chains_kept=keep, vectorized=bool(parts['vectorized'].item() == cfg['world']))
     return _result(stats, traces, trajs, cfg, cfg['n_train'], cfg['n_query'], cfg['train_len'], cfg['query_len'])
 
-# %% ../nbs/12_distributed.ipynb #a08c4227
+# %% ../nbs/12_distributed.ipynb #e2390fb8
 def prepare_bif(model:nn.Module, train, query, loss_fn:Callable, *, chains:int=8, draws:int=200, burnin:int|None=None, thin:int=1,
             eps:float|None=None, gamma:float|None=None, nbeta:float|None=None, batch_size:int|None=None, seed:int=0,
             device=None, query_loss_fn:Callable|None=None, eval_batch_size:int=256, scheme:str='sgld',
@@ -186,14 +186,16 @@ def prepare_bif(model:nn.Module, train, query, loss_fn:Callable, *, chains:int=8
     if (train_len is None) != (query_len is None):
         raise ValueError("loss_fn returns per-token losses for one set and per-example losses for the other; use the same kind for both (or pass query_loss_fn).")
     hp = default_hyperparameters(model, train_ex, loss_fn, nbeta, gamma, eps, batch_size, calib_examples=calib_examples, seed=seed)
-    burnin = int(draws // 2 if burnin is None else burnin)
+    if burnin is None:  # the engine's default (05_bif): max(draws/2, 1/(εγ)), at most 5000
+        burnin = int(min(5000, max(draws // 2, math.ceil(1 / (hp['eps'] * hp['gamma'])) if hp['gamma'] > 0 else draws)))
+    burnin = int(burnin)
     if burnin < 0: raise ValueError(f"burnin must be non-negative, got {burnin}.")
     return dict(chains=int(chains), draws=int(draws), burnin=burnin, thin=int(thin), eps=hp['eps'], gamma=hp['gamma'],
                 nbeta=hp['nbeta'], batch_size=hp['batch_size'], seed=int(seed), scheme=scheme, n_train=len(train_ex),
                 n_query=len(query_ex), train_len=train_len, query_len=query_len, calibration=hp['calibration'],
                 loss0=example_loss(l0_train).mean().item(), world=int(world), shards=int(shards))
 
-# %% ../nbs/12_distributed.ipynb #9b8d46cf
+# %% ../nbs/12_distributed.ipynb #4e135e7e
 def init_distributed(backend:str|None=None, # 'gloo' or 'nccl' (default: nccl if CUDA is available, else gloo)
                      init_method:str|None=None, # e.g. 'file:///tmp/store' (default: the environment, as torchrun sets it)
                      rank:int|None=None, world:int|None=None, # needed with init_method
@@ -257,7 +259,7 @@ def bif_distributed(model:nn.Module, train, query, loss_fn:Callable, *,
     finally:
         if device != home: model.to(home)
 
-# %% ../nbs/12_distributed.ipynb #a9310346
+# %% ../nbs/12_distributed.ipynb #521201ba
 def _spawn_worker(rank, world, store, out, threads, args, kwargs):
     torch.set_num_threads(threads)
     init_distributed('gloo', f'file://{store}', rank, world)
