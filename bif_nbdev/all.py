@@ -5,6 +5,9 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/98_all.ipynb #33ac673e
+# %% ../nbs/98_all.ipynb #358f3cc6
 from .core import *
-from .hf import *
+from .sgld import *
+from .stats import *
+from .bif import *
+from .distributed import *

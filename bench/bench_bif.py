@@ -1,0 +1,137 @@
+"""Benchmarks of the BIF engine; each section prints a table (medians of --repeats runs, ratios measured in the same run).
+
+    PYTHONPATH=. python bench/bench_bif.py draw    # (a) one kept draw of bif() vs a bare forward pass; where the time goes
+    PYTHONPATH=. python bench/bench_bif.py cov     # (b) StreamingCov.update vs a plain matmul of the same shape
+    PYTHONPATH=. python bench/bench_bif.py vmap    # (c) vectorized chains (vmap) vs a loop over chains
+    add --device cuda on a GPU (see bench/gpu_check.sh)
+"""
+import argparse, os, platform, statistics, sys, time
+import torch
+sys.path.insert(0, os.path.dirname(__file__))
+from fused_flush import fused_flush
+from common import median_time, cuda_sync, mlp_problem, gptneox_problem
+from bif_nbdev.core import as_examples
+from bif_nbdev.sgld import LocalPosterior, init_chains, sgld_step, example_loss
+from bif_nbdev.stats import StreamingCov
+from bif_nbdev.bif import bif, chain_losses, default_hyperparameters
+
+
+def _problems(device, which):
+    out = {}
+    if 'mlp' in which:
+        p = mlp_problem(device=device)
+        out['MLP 64-128-10, 1000 train + 100 query'] = (*p, default_hyperparameters(*p[:2], p[3]))
+    if 'gpt' in which:
+        # the default calibration (Hessian power iteration by double backward) takes minutes on this model on 2 CPU
+        # cores, so the values it gave once (eps 5.9e-7, gamma 9.8e3, nbeta 64, batch 32) are fixed here
+        out['GPTNeoX h64 L2, 64 + 16 seqs x 64 tok (per-token)'] = (*gptneox_problem(device=device),
+                                                                    dict(eps=6e-7, gamma=1e4, nbeta=64., batch_size=32))
+    return out
+
+
+def draw_bench(a):
+    dev, sync = a.device, cuda_sync(a.device)
+    rows, prof = [], []
+    for name, (model, train, query, lf, hp) in _problems(dev, a.models).items():
+        tr, qu = as_examples(train), as_examples(query)
+        def fwd():
+            with torch.no_grad(): lf(model, tr.batch(range(len(tr)))); lf(model, qu.batch(range(len(qu))))
+        t_fwd, _ = median_time(fwd, a.repeats, sync=sync)
+        for C in a.chains:
+            for thin in (1, 4):
+                draws, burnin = a.draws, 2
+                per = []
+                for r in range(a.repeats):
+                    stamps = {}
+                    def cb(step, state, stamps=stamps):
+                        if sync: sync()
+                        stamps[step] = time.perf_counter()
+                    res = bif(model, train, query, lf, chains=C, draws=draws, burnin=burnin, thin=thin, seed=r, progress=False,
+                              callback=cb, eps=hp['eps'], gamma=hp['gamma'], nbeta=hp['nbeta'], device=dev)
+                    last = burnin + draws * thin
+                    per.append((stamps[last] - stamps[burnin]) / draws)
+                t_draw = statistics.median(per)
+                rows.append((name, C, thin, res.config['batch_size'], t_draw * 1e3, t_fwd * 1e3, t_draw / (C * t_fwd)))
+        # where the time goes: the loop's pieces, timed one by one (C = 8)
+        C = max(a.chains)
+        post = LocalPosterior(model, train, lf, hp['nbeta'], hp['gamma'], hp['batch_size'])
+        state = init_chains(post, C, 0)
+        t_step, _ = median_time(lambda: sgld_step(post, state, hp['eps']), a.repeats * 2, sync=sync)
+        t_evx, _ = median_time(lambda: chain_losses(post, state.params, tr), a.repeats, sync=sync)
+        t_evy, _ = median_time(lambda: chain_losses(post, state.params, qu), a.repeats, sync=sync)
+        xt, yt = chain_losses(post, state.params, tr), chain_losses(post, state.params, qu)
+        sc = StreamingCov(xt[0].numel(), yt[0].numel(), C, device=dev)
+        def upd():
+            for _ in range(sc.buffer): sc.update(xt.reshape(C, -1), yt.reshape(C, -1))
+        t_cov, _ = median_time(upd, a.repeats, sync=sync); t_cov /= sc.buffer
+        tot = t_step + t_evx + t_evy + t_cov
+        prof.append((name, t_step, t_evx + t_evy, t_cov, tot, t_fwd))
+    print(f"\n(a) one kept draw of bif() vs a bare forward pass of the same train+query examples  [{_env(a)}]")
+    print("ratio = time per kept draw / (chains x time of one no-grad forward of all train+query examples at w*)")
+    print(f"{'problem':50} {'chains':>6} {'thin':>4} {'batch':>5} {'ms/draw':>9} {'fwd ms':>8} {'ratio':>6}")
+    for r in rows: print(f"{r[0]:50} {r[1]:6d} {r[2]:4d} {r[3]:5d} {r[4]:9.2f} {r[5]:8.2f} {r[6]:6.2f}")
+    print("\nwhere the time of one kept draw goes (thin=1, the largest chain count; pieces timed separately, ms and share)")
+    print(f"{'problem':50} {'SGLD step':>14} {'eval fwd':>14} {'cov update':>14} {'sum':>8} {'1 fwd':>7}")
+    for name, s, e, c, t, f in prof:
+        print(f"{name:50} {s*1e3:8.2f} ({s/t:3.0%}) {e*1e3:8.2f} ({e/t:3.0%}) {c*1e3:8.2f} ({c/t:3.0%}) {t*1e3:8.2f} {f*1e3:7.2f}")
+
+
+def cov_bench(a):
+    import types
+    dev, sync = a.device, cuda_sync(a.device)
+    print(f"\n(b) StreamingCov.update vs a plain float32 matmul of the same shape  [{_env(a)}]")
+    print("per block of K draws: K update() calls (one flush) vs torch.bmm([C, n, K] x [C, K, q]); ratio = matmul time / update time")
+    print("'fused' = bench/fused_flush.py, a proposed flush (rank-1 correction inside the matmul, in-place accumulation); max|Δcov|/max|cov| vs the engine's flush")
+    print(f"{'chains':>6} {'n':>6} {'q':>5} {'K':>4} {'update ms':>10} {'matmul ms':>10} {'ratio':>6} {'fused ms':>9} {'ratio':>6} {'max|Δcov|':>10}")
+    for C, n, q in ((8, 1000, 100), (8, 4000, 400), (1, 10000, 1000)):
+        for K in (32, 128):
+            g = torch.Generator().manual_seed(0)
+            X, Y = torch.randn(K, C, n, generator=g).to(dev) + 3., torch.randn(K, C, q, generator=g).to(dev) - 2.
+            sc, sf = StreamingCov(n, q, C, buffer=K, device=dev), StreamingCov(n, q, C, buffer=K, device=dev)
+            sf.flush = types.MethodType(fused_flush, sf)
+            def upd(sc):
+                for k in range(K): sc.update(X[k], Y[k])
+            A, B = X.permute(1, 2, 0).contiguous(), Y.permute(1, 0, 2).contiguous()
+            t_u, _ = median_time(lambda: upd(sc), a.repeats, sync=sync)
+            t_f, _ = median_time(lambda: upd(sf), a.repeats, sync=sync)
+            t_m, _ = median_time(lambda: torch.bmm(A, B), a.repeats, sync=sync)
+            # accuracy on a drifting stream (the timed stream repeats one block, so its merge corrections vanish)
+            s1, s2 = StreamingCov(n, q, C, buffer=K, device=dev), StreamingCov(n, q, C, buffer=K, device=dev)
+            s2.flush = types.MethodType(fused_flush, s2)
+            for r in range(3):
+                for k in range(K): s1.update(X[k] * (1 + r), Y[k] + r); s2.update(X[k] * (1 + r), Y[k] + r)
+            d = ((s1.cov() - s2.cov()).abs().max() / s1.cov().abs().max()).item()
+            print(f"{C:6d} {n:6d} {q:5d} {K:4d} {t_u*1e3:10.2f} {t_m*1e3:10.2f} {t_m/t_u:6.2f} {t_f*1e3:9.2f} {t_m/t_f:6.2f} {d:10.1e}")
+
+
+def vmap_bench(a):
+    dev, sync = a.device, cuda_sync(a.device)
+    print(f"\n(c) vectorized chains (vmap) vs a loop over chains: one sgld_step of all chains  [{_env(a)}]")
+    print(f"{'problem':50} {'C':>3} {'vmap ms':>9} {'loop ms':>9} {'loop/vmap':>9} {'vmap ms/chain':>13}")
+    for name, (model, train, query, lf, hp) in _problems(dev, a.models).items():
+        post = LocalPosterior(model, train, lf, hp['nbeta'], hp['gamma'], hp['batch_size'])
+        for C in a.vmap_chains:
+            sv, sl = init_chains(post, C, 0), init_chains(post, C, 0)
+            t_v, _ = median_time(lambda: sgld_step(post, sv, hp['eps'], vectorize=True), a.repeats, sync=sync)
+            t_l, _ = median_time(lambda: sgld_step(post, sl, hp['eps'], vectorize=False), a.repeats, sync=sync)
+            print(f"{name:50} {C:3d} {t_v*1e3:9.2f} {t_l*1e3:9.2f} {t_l/t_v:9.2f} {t_v/C*1e3:13.2f}")
+
+
+def _env(a):
+    d = torch.cuda.get_device_name() if torch.device(a.device).type == 'cuda' else f"CPU, {torch.get_num_threads()} threads"
+    load = f", load avg {os.getloadavg()[0]:.1f}" if hasattr(os, 'getloadavg') else ''
+    return f"torch {torch.__version__}, {d}{load}, median of {a.repeats}"
+
+
+if __name__ == '__main__':
+    p = argparse.ArgumentParser()
+    p.add_argument('what', nargs='*', default=['draw', 'cov', 'vmap'])
+    p.add_argument('--device', default='cpu'); p.add_argument('--repeats', type=int, default=5)
+    p.add_argument('--draws', type=int, default=20, help='kept draws per timed bif() run')
+    p.add_argument('--models', default='mlp,gpt')
+    p.add_argument('--threads', type=int, default=1, help='torch CPU threads (1: on a shared, loaded machine more threads wait on each other)')
+    p.add_argument('--chains', default='1,8', help='chain counts for draw'); p.add_argument('--vmap-chains', default='1,4,8,16')
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    a.chains, a.vmap_chains = [int(c) for c in a.chains.split(',')], [int(c) for c in a.vmap_chains.split(',')]
+    for w in a.what: dict(draw=draw_bench, cov=cov_bench, vmap=vmap_bench)[w](a)
