@@ -13,7 +13,7 @@ from torch.func import grad, vmap
 from .core import *
 
 # %% auto #0
-__all__ = ['BASELINES', 'per_example_grads', 'grad_similarity', 'tracin', 'classification_margin', 'regression_output',
+__all__ = ['BASELINES', 'projected_grads', 'grad_similarity', 'tracin', 'classification_margin', 'regression_output',
            'random_projection', 'trak', 'kronfluence_available', 'kronfluence_influence', 'attribute']
 
 # %% ../nbs/09_baselines.ipynb #5b94fe4d
@@ -36,7 +36,7 @@ def _as_plain_batch(b):
     return dict(b) if isinstance(b, Mapping) else b
 
 # %% ../nbs/09_baselines.ipynb #6f2599e3
-def per_example_grads(model:nn.Module, # the model, at the weights where gradients are taken
+def projected_grads(model:nn.Module, # the model, at the weights where gradients are taken
                       data, # examples: tuple of tensors, Dataset or DataLoader
                       loss_fn:Callable, # `loss_fn(model, batch) -> [B]` (or `[B, S]`, summed per example)
                       batch_size:int|None=None, # examples per vectorized call
@@ -67,8 +67,8 @@ def grad_similarity(model:nn.Module, # trained model
                     **kwargs) -> Tensor: # `[n_train, n_query]`; negative = helpful
     "Negative gradient dot product or cosine similarity between training and query examples."
     if kind not in ('dot', 'cos'): raise ValueError(f"kind must be 'dot' or 'cos', got {kind!r}.")
-    Gt = per_example_grads(model, train, loss_fn, batch_size)
-    Gq = per_example_grads(model, query, loss_fn, batch_size)
+    Gt = projected_grads(model, train, loss_fn, batch_size)
+    Gq = projected_grads(model, query, loss_fn, batch_size)
     if kind == 'cos':
         Gt = Gt / Gt.norm(dim=1, keepdim=True).clamp_min(1e-12)
         Gq = Gq / Gq.norm(dim=1, keepdim=True).clamp_min(1e-12)
@@ -91,7 +91,7 @@ def tracin(model:nn.Module, # a model of the right architecture (its weights are
         missing = [k for k in names if k not in ck]
         if missing: raise ValueError(f"Checkpoint lacks parameters {missing[:3]}...: save trainable_params(model) (or the state dict) at each checkpoint.")
         ps = {k: ck[k].detach() for k in names}
-        s = lr * (per_example_grads(model, train, loss_fn, batch_size, params=ps) @ per_example_grads(model, query, loss_fn, batch_size, params=ps).T)
+        s = lr * (projected_grads(model, train, loss_fn, batch_size, params=ps) @ projected_grads(model, query, loss_fn, batch_size, params=ps).T)
         total = s if total is None else total + s
     return -total
 
@@ -140,7 +140,7 @@ def _trak_features(model, data, out_fn, batch_size, P):
     with torch.no_grad(), eval_mode(model):
         for _, b in as_examples(data).batches(batch_size):
             Qs.append(out_fn(model, to_device(b, _dev(model)))[1])
-    return per_example_grads(model, data, f_only, batch_size, project=P), torch.cat(Qs)
+    return projected_grads(model, data, f_only, batch_size, project=P), torch.cat(Qs)
 
 def _dev(model): return next(model.parameters()).device
 
@@ -191,8 +191,8 @@ def _exact_influence(model:nn.Module, train, query, loss_fn:Callable, damping:fl
         for _, b in ex.batches(batch_size):
             H += torch.func.jacrev(torch.func.grad(lambda v: fl(v, b).sum()), chunk_size=256)(w).double()
     H = H / len(ex) + damping * torch.eye(w.numel(), dtype=torch.float64)
-    Gt = per_example_grads(model, train, loss_fn, batch_size).double()
-    Gq = per_example_grads(model, query, loss_fn, batch_size).double()
+    Gt = projected_grads(model, train, loss_fn, batch_size).double()
+    Gq = projected_grads(model, query, loss_fn, batch_size).double()
     return -(Gt @ torch.linalg.solve(H, Gq.T)).to(torch.float32)
 
 # %% ../nbs/09_baselines.ipynb #36d15392

@@ -2,7 +2,7 @@
 import pytest, torch
 from torch import nn
 from bif_nbdev.core import cross_entropy_loss, squared_loss
-from bif_nbdev.baselines import (per_example_grads, grad_similarity, tracin, trak, attribute, random_projection,
+from bif_nbdev.baselines import (projected_grads, grad_similarity, tracin, trak, attribute, random_projection,
                                  kronfluence_available, kronfluence_influence, _exact_influence)
 
 
@@ -52,9 +52,9 @@ def test_trak_without_projection_is_exact_influence_on_linear_regression():
 
 def test_per_example_grads_projection_and_rows():
     model, (X, y) = _classifier()
-    G = per_example_grads(model, (X, y), cross_entropy_loss)
+    G = projected_grads(model, (X, y), cross_entropy_loss)
     P = random_projection(G.shape[1], 8, seed=0)
-    assert torch.allclose(per_example_grads(model, (X, y), cross_entropy_loss, project=P, batch_size=4), G @ P, atol=1e-6)
+    assert torch.allclose(projected_grads(model, (X, y), cross_entropy_loss, project=P, batch_size=4), G @ P, atol=1e-6)
 
 
 def test_bad_input_messages():
