@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_site.ipynb #fc243ba4
 from __future__ import annotations
-import base64, fcntl, html, json, os, re, select, shutil, subprocess, tempfile, time
+import base64, fcntl, html, json, os, re, select, shutil, subprocess, tempfile, time, urllib.parse
 from pathlib import Path
 
 # %% auto #0
@@ -529,7 +529,7 @@ def check_site(index, # the site's `index.html`, or its folder
         if not info['sidebar']: problems.append(f"{rel}: no navigation sidebar")
         for url in info['links']:
             if not url.startswith('file:'): continue
-            path, _, anchor = url[len('file://'):].partition('#')
+            path, _, anchor = (urllib.parse.unquote(p) for p in url[len('file://'):].partition('#'))  # ids may be non-ASCII (γ, β)
             target = Path(path)
             try: trel = target.resolve().relative_to(root).as_posix()
             except ValueError: problems.append(f"{rel}: link leaves the site: {url}"); continue
