@@ -115,7 +115,7 @@ def load_model(factory:str, # 'module:function' returning the untrained nn.Modul
 
 # %% ../nbs/13_cli.ipynb #e3fad5bc
 def write_report(res, out, title:str, queries:int=3, labels=None, note:str='') -> Path:
-    "Write `result.safetensors`, `traces.png`, `scores.png` and `report.md` for a `BIFResult` into the folder `out`."
+    "Write `result.safetensors`, `traces.png`, `scores.png`, `report.md` and `report.html` for a `BIFResult` into `out`; returns the HTML path."
     import matplotlib
     matplotlib.use('agg')
     import matplotlib.pyplot as plt
@@ -133,7 +133,27 @@ def write_report(res, out, title:str, queries:int=3, labels=None, note:str='') -
     for q in range(min(queries, r.scores.shape[1])): parts += ['```', r.top_k_table(q, 5, labels=labels), '```', '']
     parts += ['![traces](traces.png)', '', '![scores](scores.png)', '']
     (out/'report.md').write_text('\n'.join(parts), encoding='utf-8')
-    return out/'report.md'
+    (out/'report.html').write_text(_report_html(parts, title), encoding='utf-8')
+    return out/'report.html'
+
+def _report_html(parts:list, title:str) -> str:
+    "The report's markdown lines as a self-contained HTML page (headings, paragraphs, code blocks, images; no scripts)."
+    import html as H
+    body, code = [], None
+    for line in '\n'.join(parts).split('\n'):
+        if line.startswith('```'):
+            if code is None: code = []
+            else: body.append('<pre>' + H.escape('\n'.join(code)) + '</pre>'); code = None
+        elif code is not None: code.append(line)
+        elif line.startswith('## '): body.append(f'<h2>{H.escape(line[3:])}</h2>')
+        elif line.startswith('# '): body.append(f'<h1>{H.escape(line[2:])}</h1>')
+        elif line.startswith('!['):
+            alt, src = line[2:].split('](', 1); body.append(f'<p><img src="{H.escape(src.rstrip(")"))}" alt="{H.escape(alt)}"></p>')
+        elif line.strip():
+            t = H.escape(line).replace('**Sign:**', '<b>Sign:</b>'); body.append(f'<p>{t}</p>')
+    css = 'body{font-family:sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}pre{background:#f6f6f6;padding:.6rem;overflow-x:auto}img{max-width:100%}'
+    return (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{H.escape(title)}</title><style>{css}</style></head>'
+            f'<body>{"".join(body)}</body></html>')
 
 # %% ../nbs/13_cli.ipynb #fe896529
 def _digits(n_train:int, n_query:int, seed:int):
