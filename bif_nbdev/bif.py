@@ -414,7 +414,7 @@ def _result(stats, traces, trajs, cfg, n, q, train_len, query_len):
     traj = {k: torch.stack(v, 1) for k, v in trajs.items()} if trajs else None
     return BIFResult(scores, corr, stderr, cfg, tt, qt, seq, traj)
 
-# %% ../nbs/05_bif.ipynb #05cbfc86
+# %% ../nbs/05_bif.ipynb #80965187
 def plot_traces(self:BIFResult, ax=None):
     "Per-chain traces of the mean training and query losses at the kept draws."
     import matplotlib.pyplot as plt

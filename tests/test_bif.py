@@ -2,7 +2,7 @@
 import math, os
 import pytest, torch
 from torch import nn
-from bif_nbdev.all import bif, BIFResult, squared_loss, cross_entropy_loss, SGLDDivergence
+from bif_nbdev.all import bif, BIFResult, squared_loss, cross_entropy_loss, SGLDDivergence, exact_bif_linreg
 
 
 def _linreg(n=60, q=20, d=3, seed=0):
@@ -16,12 +16,7 @@ def _linreg(n=60, q=20, d=3, seed=0):
 
 
 def _exact(train, query, w, nbeta, gamma):
-    (Xtr, Ytr), (Xq, Yq) = [tuple(t.double() for t in s) for s in (train, query)]
-    w = w.double()
-    A = nbeta / len(Xtr) * Xtr.T @ Xtr + gamma * torch.eye(Xtr.shape[1], dtype=torch.float64)
-    S = torch.linalg.inv(A); m = S @ (nbeta / len(Xtr) * Xtr.T @ Ytr + gamma * w)
-    K = Xtr @ S @ Xq.T
-    return -((Ytr - Xtr @ m)[:, None] * (Yq - Xq @ m)[None] * K + .5 * K ** 2)
+    return exact_bif_linreg(*train, *query, w, nbeta, gamma)
 
 
 def test_converges_to_closed_form_linear_regression():
