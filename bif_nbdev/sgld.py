@@ -131,7 +131,7 @@ def potential_grads(post:LocalPosterior, state:ChainState, batch, vectorize='aut
                           "falling back to a loop over chains (pass vectorize=False to silence this).")
     return _grads_loop(post, state.params, batch), False
 
-# %% ../nbs/03_sgld.ipynb #2cfd6c58
+# %% ../nbs/03_sgld.ipynb #b79c6bd2
 def chain_noise(state:ChainState, like:dict) -> dict:
     "Standard normal noise for every chain, drawn as one flat vector per chain from its own generator."
     d = sum(v[0].numel() for v in like.values())
@@ -144,7 +144,7 @@ def chain_noise(state:ChainState, like:dict) -> dict:
 
 SCHEMES = ('sgld', 'lm')
 
-def sgld_step(post:LocalPosterior, state:ChainState, eps:float, vectorize='auto', precond:dict|None=None, scheme:str='sgld'):
+def sgld_step(post:LocalPosterior, state:ChainState, eps:float, vectorize='auto', precond=None, scheme:str='sgld'):
     "Advance every chain by one step (in place); return each chain's minibatch mean loss [C]."
     if scheme not in SCHEMES: raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}.")
     batch = chain_batches(post, state)
@@ -154,6 +154,9 @@ def sgld_step(post:LocalPosterior, state:ChainState, eps:float, vectorize='auto'
         if state.prev_noise is None: state.prev_noise = chain_noise(state, state.params)
         new_noise, noise = noise, {k: 0.5 * (state.prev_noise[k] + noise[k]) for k in noise}
         state.prev_noise = new_noise
+    if precond is not None and hasattr(precond, 'apply'):  # a matrix preconditioner M = R Rᵀ (e.g. KroneckerPreconditioner)
+        grads, noise = precond.apply(grads), precond.sqrt(noise)
+        precond = None
     with torch.no_grad():
         for k, p in state.params.items():
             m = 1.0 if precond is None else precond[k]
