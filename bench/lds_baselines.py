@@ -17,7 +17,8 @@ from bif_nbdev.bif import bif
 
 def exact_if(model, train, query, loss_fn, damping): return influence(model, train, query, loss_fn, damping=damping)
 IF_SOURCE = 'bif_nbdev.influence.influence'
-BIF_BUDGETS = {'BIF (defaults: 8x200)': {}, 'BIF (16x250, thin 3)': dict(chains=16, draws=250, thin=3)}
+BIF_BUDGETS = {'BIF (defaults: 8x200)': {}, 'BIF (32x200, thin 2)': dict(chains=32, draws=200, thin=2),
+               'BIF (32x400, thin 3)': dict(chains=32, draws=400, thin=3)}
 
 
 def timed(f):
