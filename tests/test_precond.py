@@ -3,16 +3,7 @@ import torch
 from torch import nn
 from bif_nbdev.all import (bif, squared_loss, cross_entropy_loss, exact_bif_linreg, LocalPosterior, kronecker_factors,
                            KroneckerPreconditioner, fit_preconditioner, default_hyperparameters)
-
-
-def _linreg(n=60, q=20, d=3, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    w = torch.tensor([1., -2., .5])
-    Xtr, Xq = torch.randn(n, d, generator=g), torch.randn(q, d, generator=g)
-    Ytr, Yq = Xtr @ w + .3 * torch.randn(n, generator=g), Xq @ w + .3 * torch.randn(q, generator=g)
-    model = nn.Linear(d, 1, bias=False)
-    with torch.no_grad(): model.weight.copy_(torch.linalg.lstsq(Xtr, Ytr[:, None]).solution.T)
-    return model, (Xtr, Ytr), (Xq, Yq)
+from test_bif import _linreg  # the same small regression problem (tests/ is on sys.path under pytest)
 
 
 def test_kronecker_preconditioner_is_the_damped_inverse_of_the_kronecker_product():
