@@ -16,7 +16,7 @@ from .core import *
 __all__ = ['BASELINES', 'projected_grads', 'grad_similarity', 'tracin', 'classification_margin', 'regression_output',
            'random_projection', 'trak', 'kronfluence_available', 'kronfluence_influence', 'attribute']
 
-# %% ../nbs/09_baselines.ipynb #5b94fe4d
+# %% ../nbs/09_baselines.ipynb #c7fd6e71
 def _map_tensors(fn, batch):
     "Apply `fn` to every tensor of a (nested) batch."
     if isinstance(batch, Tensor): return fn(batch)
@@ -35,7 +35,7 @@ def _as_plain_batch(b):
     "A Hugging Face `BatchEncoding` or other Mapping as a plain dict (vmap wants plain pytrees)."
     return dict(b) if isinstance(b, Mapping) else b
 
-# %% ../nbs/09_baselines.ipynb #6f2599e3
+# %% ../nbs/09_baselines.ipynb #0f41594e
 def projected_grads(model:nn.Module, # the model, at the weights where gradients are taken
                       data, # examples: tuple of tensors, Dataset or DataLoader
                       loss_fn:Callable, # `loss_fn(model, batch) -> [B]` (or `[B, S]`, summed per example)
@@ -57,7 +57,7 @@ def projected_grads(model:nn.Module, # the model, at the weights where gradients
             out.append(flat if project is None else flat @ project)
     return torch.cat(out)
 
-# %% ../nbs/09_baselines.ipynb #fa58f734
+# %% ../nbs/09_baselines.ipynb #a4097670
 def grad_similarity(model:nn.Module, # trained model
                     train, # training examples
                     query, # query examples
@@ -74,7 +74,7 @@ def grad_similarity(model:nn.Module, # trained model
         Gq = Gq / Gq.norm(dim=1, keepdim=True).clamp_min(1e-12)
     return -(Gt @ Gq.T)
 
-# %% ../nbs/09_baselines.ipynb #9008e50a
+# %% ../nbs/09_baselines.ipynb #579ef57d
 def tracin(model:nn.Module, # a model of the right architecture (its weights are not used)
            train, query, loss_fn:Callable,
            checkpoints:Sequence[dict]=(), # saved parameters, one dict per checkpoint (names as in the model)
@@ -95,7 +95,7 @@ def tracin(model:nn.Module, # a model of the right architecture (its weights are
         total = s if total is None else total + s
     return -total
 
-# %% ../nbs/09_baselines.ipynb #0f94de4a
+# %% ../nbs/09_baselines.ipynb #99b9ad39
 def classification_margin(model:nn.Module, batch) -> tuple[Tensor, Tensor]:
     "TRAK's output for a classifier `model(x) -> logits`, `batch = (x, y)`: margin `f` and weight `Q = 1 - p_y` (detached)."
     x, y = batch[0], batch[1]
@@ -113,7 +113,7 @@ def regression_output(model:nn.Module, batch) -> tuple[Tensor, Tensor]:
     f = f[:, 0]
     return f, (y.reshape(-1) - f).detach()
 
-# %% ../nbs/09_baselines.ipynb #eb3ad735
+# %% ../nbs/09_baselines.ipynb #d9b6e0be
 def random_projection(p:int, # input dimension (number of parameters)
                       k:int, # output dimension
                       kind:str='gaussian', # 'gaussian' (N(0, 1/k)) or 'rademacher' (±1/√k)
@@ -125,7 +125,7 @@ def random_projection(p:int, # input dimension (number of parameters)
     else: raise ValueError(f"kind must be 'gaussian' or 'rademacher', got {kind!r}.")
     return P / math.sqrt(k)
 
-# %% ../nbs/09_baselines.ipynb #9791838f
+# %% ../nbs/09_baselines.ipynb #78768a16
 def _default_out_fn(loss_fn):
     if loss_fn is cross_entropy_loss: return classification_margin
     if loss_fn is squared_loss: return regression_output
@@ -175,27 +175,7 @@ def trak(model:nn.Module|Sequence[nn.Module], # trained model, or a list of inde
         total = total + s
     return (total / len(models)).to(torch.float32)
 
-# %% ../nbs/09_baselines.ipynb #9fdcb6ba
-def _flat_loss_fn(model, loss_fn, like):
-    f = functional_loss(model, loss_fn)
-    return lambda vec, batch: f(unflatten_params(vec, like), batch)
-
-def _exact_influence(model:nn.Module, train, query, loss_fn:Callable, damping:float=0.0, batch_size:int|None=None) -> Tensor:
-    "Dense exact influence $-g_i^\\top(H + \\lambda I)^{-1}g_q$, $H$ = Hessian of the mean train loss (small models only)."
-    like = trainable_params(model)
-    w = flatten_params(like)
-    fl = _flat_loss_fn(model, loss_fn, like)
-    ex = as_examples(train)
-    H = torch.zeros(w.numel(), w.numel(), dtype=torch.float64)
-    with eval_mode(model):
-        for _, b in ex.batches(batch_size):
-            H += torch.func.jacrev(torch.func.grad(lambda v: fl(v, b).sum()), chunk_size=256)(w).double()
-    H = H / len(ex) + damping * torch.eye(w.numel(), dtype=torch.float64)
-    Gt = projected_grads(model, train, loss_fn, batch_size).double()
-    Gq = projected_grads(model, query, loss_fn, batch_size).double()
-    return -(Gt @ torch.linalg.solve(H, Gq.T)).to(torch.float32)
-
-# %% ../nbs/09_baselines.ipynb #36d15392
+# %% ../nbs/09_baselines.ipynb #8c01c05e
 def kronfluence_available() -> bool:
     "Whether the optional kronfluence package (and accelerate) can be imported."
     try:
@@ -224,7 +204,7 @@ def _as_dataset(data):
     if ex.tensors is not None: return torch.utils.data.TensorDataset(*ex.tensors), None
     return ex.dataset, ex.collate_fn
 
-# %% ../nbs/09_baselines.ipynb #b29a6a9c
+# %% ../nbs/09_baselines.ipynb #b4e36750
 def kronfluence_influence(model:nn.Module, train, query, loss_fn:Callable,
                           strategy:str='ekfac', # 'ekfac', 'kfac', 'diagonal' or 'identity' (kronfluence's names)
                           damping:float|None=None, # λ added to the factors; None = kronfluence's heuristic (0.1 × mean eigenvalue)
@@ -267,7 +247,7 @@ def kronfluence_influence(model:nn.Module, train, query, loss_fn:Callable,
         s = an.load_pairwise_scores('s')['all_modules']
     return -s.T.to(torch.float32).contiguous()
 
-# %% ../nbs/09_baselines.ipynb #dcd84382
+# %% ../nbs/09_baselines.ipynb #cafe4f4e
 def _ekfac(model, train, query, loss_fn, **kw): return kronfluence_influence(model, train, query, loss_fn, strategy='ekfac', **kw)
 def _kfac(model, train, query, loss_fn, **kw): return kronfluence_influence(model, train, query, loss_fn, strategy='kfac', **kw)
 def _grad_cos(model, train, query, loss_fn, **kw): return grad_similarity(model, train, query, loss_fn, kind='cos', **kw)

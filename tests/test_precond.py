@@ -35,6 +35,26 @@ def test_explicit_eps_means_plain_sgld_unless_asked():
     assert r.config['precond'] == 'kfac'
 
 
+def test_default_damping_and_locality():
+    # weights near zero make the locality floor d/‖w*‖² bind; a damping below |λ_min| is raised to 2|λ_min|
+    # (labels almost unrelated to the inputs give a logistic regression whose optimum has small weights; LBFGS finds it)
+    torch.manual_seed(1)
+    X = torch.randn(200, 3); y = (0.2 * X[:, 0] + torch.randn(200) > 0).long()
+    model = nn.Linear(3, 2)
+    opt = torch.optim.LBFGS(model.parameters(), max_iter=200, tolerance_grad=1e-10, tolerance_change=1e-12)
+    def closure():
+        opt.zero_grad(); l = cross_entropy_loss(model, (X, y)).mean(); l.backward(); return l
+    opt.step(closure)
+    hp = default_hyperparameters(model, (X, y), cross_entropy_loss)
+    cal = hp['calibration']
+    lam = max(0.01 * cal['lambda_max'], 2 * max(0., -cal['lambda_min']))
+    assert abs(hp['gamma'] / hp['nbeta'] - lam) < 1e-9 * lam
+    w2 = sum((p.double() ** 2).sum().item() for p in model.parameters())
+    assert hp['nbeta'] > 200 and abs(hp['gamma'] - 8 / w2) < 1e-6 * hp['gamma']  # d = 8 parameters
+    r = bif(model, (X, y), (X[:5], y[:5]), cross_entropy_loss, chains=4, draws=50, progress=False)
+    assert torch.isfinite(r.scores).all() and r.config['nbeta'] == hp['nbeta']
+
+
 def test_auto_skips_models_without_enough_linear_parameters():
     model = nn.Sequential(nn.Embedding(50, 16), nn.Linear(16, 5))  # 800 embedding vs 85 linear parameters
     x = torch.randint(0, 50, (64,)); y = x % 5
@@ -51,7 +71,8 @@ def test_stability_trial_halves_a_step_that_blows_up():
     opt = torch.optim.Adam(model.parameters(), 1e-2)
     for _ in range(300):
         opt.zero_grad(); cross_entropy_loss(model, (X, y)).mean().backward(); opt.step()
-    r = bif(model, (X, y), (X[:10], y[:10]), cross_entropy_loss, chains=4, draws=100, progress=False)
+    # nβ = n and γ as the damping rule alone gives (1% of λ_max): a prior too wide to be local (the default raises nβ)
+    r = bif(model, (X, y), (X[:10], y[:10]), cross_entropy_loss, chains=4, draws=100, nbeta=200., gamma=1.05, progress=False)
     cal = r.config['calibration']
     assert cal['eps_halvings'] >= 1
     assert abs(r.config['eps'] - 0.5 / cal['precond_lambda_max'] / 2 ** cal['eps_halvings']) < 1e-9
