@@ -14,6 +14,7 @@ from .stats import *
 from .bif import *
 from .compare import *
 from .hf import *
+from .tokens import *
 from .baselines import *
 from .lds import *
 from .distributed import *
@@ -21,7 +22,7 @@ from .site import *
 
 # %% ../nbs/98_all.ipynb #d2fb53f3
 import bif_nbdev.core, bif_nbdev.influence, bif_nbdev.exact, bif_nbdev.sgld, bif_nbdev.stats, bif_nbdev.bif
-import bif_nbdev.compare, bif_nbdev.hf, bif_nbdev.baselines, bif_nbdev.lds, bif_nbdev.distributed, bif_nbdev.site
+import bif_nbdev.compare, bif_nbdev.hf, bif_nbdev.tokens, bif_nbdev.baselines, bif_nbdev.lds, bif_nbdev.distributed, bif_nbdev.site
 _modules = (bif_nbdev.core, bif_nbdev.influence, bif_nbdev.exact, bif_nbdev.sgld, bif_nbdev.stats, bif_nbdev.bif,
-            bif_nbdev.compare, bif_nbdev.hf, bif_nbdev.baselines, bif_nbdev.lds, bif_nbdev.distributed, bif_nbdev.site)
+            bif_nbdev.compare, bif_nbdev.hf, bif_nbdev.tokens, bif_nbdev.baselines, bif_nbdev.lds, bif_nbdev.distributed, bif_nbdev.site)
 __all__ = sorted({n for m in _modules for n in m.__all__})
