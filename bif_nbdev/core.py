@@ -134,6 +134,9 @@ def per_example_losses(model:nn.Module, data, loss_fn:Callable, batch_size:int|N
         for s, b in ex.batches(batch_size):
             n_b = min((batch_size or ex.default_batch_size or 256), len(ex) - s)
             out.append(check_losses(loss_fn(model, to_device(b, device)), n_b).detach())
+    if out[0].dim() == 2:  # per-token losses: batches padded to different widths -> pad each to the widest with zeros
+        S = max(o.shape[1] for o in out)
+        out = [nn.functional.pad(o, (0, S - o.shape[1])) for o in out]
     return torch.cat(out)
 
 # %% ../nbs/00_core.ipynb #41b33da5

@@ -1,0 +1,48 @@
+"Tests of bif_nbdev.tokens as a user calls it: the per-token contract of bif() and the chunked top-k."
+import torch
+from bif_nbdev.all import (bif, causal_lm_loss, make_word_tokenizer, make_tiny_gptneox, text_loader, token_table,
+                           top_token_influences, chunked_top_k, StreamingCov, per_example_losses)
+
+torch.set_num_threads(1)
+
+
+def _run():
+    texts = ['a b c', 'c b a d e', 'b c', 'd e a b', 'e d']
+    tok = make_word_tokenizer(texts)
+    lm = make_tiny_gptneox(len(tok), hidden_size=16, num_layers=1, num_heads=2, tokenizer=tok)
+    dl = text_loader(texts, tok, batch_size=2)                    # batches padded to different widths
+    r = bif(lm, dl, dl, causal_lm_loss, chains=2, draws=20, burnin=5, eps=1e-3, gamma=100., nbeta=10., progress=False)
+    return lm, dl, tok, r
+
+
+def test_per_token_contract():
+    lm, dl, tok, r = _run()
+    ids, mask = token_table(dl, tok.pad_token_id)
+    assert r.scores.shape == (5, ids.shape[1], 5, ids.shape[1])
+    assert torch.allclose(r.scores.sum((1, 3)), r.per_sequence().scores, rtol=1e-5, atol=1e-8)
+    assert r.scores[~mask].abs().max() == 0 and r.scores.permute(2, 3, 0, 1)[~mask].abs().max() == 0
+    assert (r.scores[mask][:, mask] != 0).any()
+    # per_example_losses lays out per-token losses like the result: widest batch, zeros on the right
+    l0 = per_example_losses(lm, dl, causal_lm_loss)
+    assert l0.shape == ids.shape and (l0[~mask] == 0).all() and (l0[mask] > 0).all()
+
+
+def test_top_k_chunks_agree_with_full_topk():
+    _, dl, tok, r = _run()
+    _, mask = token_table(dl, tok.pad_token_id)
+    for chunk in (1, 3, 1000):
+        top = top_token_influences(r, k=4, by='scores', train_mask=mask, chunk=chunk)
+        full = r.scores.reshape(-1, r.scores[0, 0].numel()).masked_fill(~mask.reshape(-1, 1), float('inf'))
+        want = torch.topk(-full, 4, dim=0)
+        assert torch.equal(top.values.reshape(-1, 4), -want.values.T)
+
+
+def test_streaming_rows_and_order_independence():
+    g = torch.Generator().manual_seed(1)
+    sc = StreamingCov(30, 5, chains=2, buffer=4)
+    for _ in range(25): sc.update(torch.randn(2, 30, generator=g), torch.randn(2, 5, generator=g))
+    assert torch.allclose(torch.cat([sc.cov_rows(s, min(s + 7, 30)) for s in range(0, 30, 7)]), sc.cov())
+    M = torch.randn(100, 3, generator=g)
+    v1, i1 = chunked_top_k(lambda a, b: M[a:b], 100, 5, chunk=9)
+    v2, i2 = chunked_top_k(lambda a, b: M.flip(0)[a:b], 100, 5, chunk=13)
+    assert torch.equal(v1, v2) and torch.equal(i1, 99 - i2)
