@@ -17,7 +17,7 @@ from .core import *
 __all__ = ['LDS_SETTINGS', 'spearman', 'LDSResult', 'lds_from_truth', 'LDSSetting', 'lds_setting', 'LDSGroundTruth',
            'subset_masks', 'lds_ground_truth', 'lds']
 
-# %% ../nbs/10_lds.ipynb #01b2824b
+# %% ../nbs/10_lds.ipynb #2cfab3ac
 def _ranks(x:np.ndarray) -> np.ndarray:
     "Ranks (0-based) of a 1-d array, ties given their average rank."
     order = np.argsort(x, kind='mergesort')
@@ -43,7 +43,7 @@ def spearman(a, # `[M]` or `[M, Q]`: one column per query
     rho = (ra * rb).sum(0) / den
     return rho[0] if vec else rho
 
-# %% ../nbs/10_lds.ipynb #89f24b34
+# %% ../nbs/10_lds.ipynb #51b51b8e
 @dataclass
 class LDSResult:
     "LDS of one score matrix: per-query Spearman correlations and their summary."
@@ -76,7 +76,7 @@ def lds_from_truth(scores, # `[n_train, n_query]` scores, our sign (change of qu
     if len(keep) == 0: raise ValueError("Every query's retrained loss is the same on all subsets: the ground truth carries no signal.")
     return LDSResult(spearman((masks @ scores)[:, keep], losses[:, keep]), masks.shape[0], const)
 
-# %% ../nbs/10_lds.ipynb #98f0ee54
+# %% ../nbs/10_lds.ipynb #189736ca
 @dataclass
 class LDSSetting:
     "A retraining benchmark: data split, model factory, deterministic trainer, loss."
@@ -152,7 +152,7 @@ class LDSSetting:
         p = sum(v.numel() for v in self.make_model(0).parameters())
         return f"LDSSetting({self.name!r}: {self.n_train} train, {len(self.query[0])} query, {p} parameters; {self.description})"
 
-# %% ../nbs/10_lds.ipynb #34ad4149
+# %% ../nbs/10_lds.ipynb #0fcf71e5
 def _split(X, y, n_train, n_query, seed=0):
     perm = torch.randperm(len(X), generator=make_generator(seed))
     if n_train + n_query > len(X): raise ValueError(f"Asked for {n_train} train + {n_query} query examples but the data set has {len(X)}.")
@@ -199,7 +199,7 @@ def lds_setting(name:str, # one of `LDS_SETTINGS`
     return LDSSetting(name=name, train=train, query=query, model_factory=c.pop('model'), loss_fn=cross_entropy_loss,
                       **{**c, **overrides})
 
-# %% ../nbs/10_lds.ipynb #9e8fd772
+# %% ../nbs/10_lds.ipynb #2dbabd86
 @dataclass
 class LDSGroundTruth:
     "Subsets and retrained query losses of one setting."
