@@ -8,7 +8,7 @@
 import argparse, os, platform, statistics, sys, time
 import torch
 sys.path.insert(0, os.path.dirname(__file__))
-from fused_flush import fused_flush
+from previous_flush import previous_flush, previous_update
 from common import median_time, cuda_sync, mlp_problem, gptneox_problem
 from bif_nbdev.core import as_examples
 from bif_nbdev.sgld import LocalPosterior, init_chains, sgld_step, example_loss
@@ -81,27 +81,30 @@ def cov_bench(a):
     dev, sync = a.device, cuda_sync(a.device)
     print(f"\n(b) StreamingCov.update vs a plain float32 matmul of the same shape  [{_env(a)}]")
     print("per block of K draws: K update() calls (one flush) vs torch.bmm([C, n, K] x [C, K, q]); ratio = matmul time / update time")
-    print("'fused' = bench/fused_flush.py, a proposed flush (rank-1 correction inside the matmul, in-place accumulation); max|Δcov|/max|cov| vs the engine's flush")
-    print(f"{'chains':>6} {'n':>6} {'q':>5} {'K':>4} {'update ms':>10} {'matmul ms':>10} {'ratio':>6} {'fused ms':>9} {'ratio':>6} {'max|Δcov|':>10}")
+    print("'before' = the update/flush before the fused flush (bench/previous_flush.py); max|Δcov|/max|cov| = engine vs before, and engine vs float64")
+    print(f"{'chains':>6} {'n':>6} {'q':>5} {'K':>4} {'matmul ms':>10} {'update ms':>10} {'ratio':>6} {'before ms':>10} {'ratio':>6} {'Δ before':>9} {'Δ f64':>9}")
     for C, n, q in ((8, 1000, 100), (8, 4000, 400), (1, 10000, 1000)):
         for K in (32, 128):
             g = torch.Generator().manual_seed(0)
             X, Y = torch.randn(K, C, n, generator=g).to(dev) + 3., torch.randn(K, C, q, generator=g).to(dev) - 2.
-            sc, sf = StreamingCov(n, q, C, buffer=K, device=dev), StreamingCov(n, q, C, buffer=K, device=dev)
-            sf.flush = types.MethodType(fused_flush, sf)
+            sc, so = StreamingCov(n, q, C, buffer=K, device=dev), StreamingCov(n, q, C, buffer=K, device=dev)
+            so.flush = types.MethodType(previous_flush, so); so.update = types.MethodType(previous_update, so)
             def upd(sc):
                 for k in range(K): sc.update(X[k], Y[k])
             A, B = X.permute(1, 2, 0).contiguous(), Y.permute(1, 0, 2).contiguous()
             t_u, _ = median_time(lambda: upd(sc), a.repeats, sync=sync)
-            t_f, _ = median_time(lambda: upd(sf), a.repeats, sync=sync)
+            t_o, _ = median_time(lambda: upd(so), a.repeats, sync=sync)
             t_m, _ = median_time(lambda: torch.bmm(A, B), a.repeats, sync=sync)
             # accuracy on a drifting stream (the timed stream repeats one block, so its merge corrections vanish)
             s1, s2 = StreamingCov(n, q, C, buffer=K, device=dev), StreamingCov(n, q, C, buffer=K, device=dev)
-            s2.flush = types.MethodType(fused_flush, s2)
+            s3 = StreamingCov(n, q, C, buffer=K, device=dev, compute_dtype=torch.float64)
+            s2.flush = types.MethodType(previous_flush, s2)
             for r in range(3):
-                for k in range(K): s1.update(X[k] * (1 + r), Y[k] + r); s2.update(X[k] * (1 + r), Y[k] + r)
-            d = ((s1.cov() - s2.cov()).abs().max() / s1.cov().abs().max()).item()
-            print(f"{C:6d} {n:6d} {q:5d} {K:4d} {t_u*1e3:10.2f} {t_m*1e3:10.2f} {t_m/t_u:6.2f} {t_f*1e3:9.2f} {t_m/t_f:6.2f} {d:10.1e}")
+                for k in range(K):
+                    for s in (s1, s2, s3): s.update(X[k] * (1 + r), Y[k] + r)
+            ref = s3.cov().abs().max()
+            d = ((s1.cov() - s2.cov()).abs().max() / ref).item(); d64 = ((s1.cov() - s3.cov()).abs().max() / ref).item()
+            print(f"{C:6d} {n:6d} {q:5d} {K:4d} {t_m*1e3:10.2f} {t_u*1e3:10.2f} {t_m/t_u:6.2f} {t_o*1e3:10.2f} {t_m/t_o:6.2f} {d:9.1e} {d64:9.1e}")
 
 
 def vmap_bench(a):
