@@ -21,6 +21,10 @@ __all__ = ['SIGN_NOTE', 'chain_losses', 'hessian_spectrum_stats', 'default_hyper
            'plot_scores', 'top_k_table']
 
 # %% ../nbs/05_bif.ipynb #124077fb
+def _vmap_pays(post:LocalPosterior, rows:int) -> bool:
+    "Whether vmap over chains should beat a loop for a forward pass of `rows` examples: on a GPU always, on a CPU for small work."
+    return post.device.type != 'cpu' or post.dim * rows < 2 ** 21
+
 @torch.no_grad()
 def chain_losses(post:LocalPosterior, params:dict, examples:Examples, batch_size:int=256, seq_len:int|None=None, vectorize='auto') -> Tensor:
     "Losses of every example for every chain: [C, n] (or [C, n, seq_len] for per-token losses), float32."
@@ -29,7 +33,7 @@ def chain_losses(post:LocalPosterior, params:dict, examples:Examples, batch_size
     for s, batch in examples.batches(batch_size):
         batch = to_device(batch, post.device)
         l = None
-        if vectorize in (True, 'auto'):
+        if vectorize is True or (vectorize == 'auto' and _vmap_pays(post, min(batch_size or 256, n - s))):
             try: l = torch.func.vmap(post.losses, in_dims=(0, None))(params, batch)
             except Exception:
                 if vectorize is True: raise
@@ -243,9 +247,12 @@ def _load_checkpoint(path, cfg:dict):
 
 # %% ../nbs/05_bif.ipynb #3afd175c
 def _diverged(post:LocalPosterior, state:ChainState, loss:Tensor, loss0:float) -> list:
-    "[(row, reason)] for the chains that diverged."
+    "[(row, reason)] for the chains that diverged (one vectorized test, one device sync; details only on failure)."
     bad = []
     dist2 = sum(((v - post.center[k][None]) ** 2).reshape(v.shape[0], -1).sum(1) for k, v in state.params.items())
+    lim = 100 * post.dim / post.gamma if post.gamma > 0 else math.inf
+    flag = ~torch.isfinite(loss) | ~torch.isfinite(dist2) | (dist2 > lim) | (loss > loss0 + 1e4 * (abs(loss0) + 1))
+    if not bool(flag.any()): return bad
     for c in range(state.chains):
         l, r2 = loss[c].item(), dist2[c].item()
         if not math.isfinite(l) or not math.isfinite(r2): bad.append((c, 'non-finite loss or weights'))
