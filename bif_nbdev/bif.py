@@ -12,7 +12,7 @@ import torch
 from torch import nn, Tensor
 from .core import *
 from .sgld import *
-from .sgld import _tree_map
+from .sgld import _tree_map, _vmap_pays
 from .stats import *
 
 # %% auto #0
@@ -21,19 +21,21 @@ __all__ = ['SIGN_NOTE', 'chain_losses', 'hessian_spectrum_stats', 'default_hyper
            'plot_scores', 'top_k_table']
 
 # %% ../nbs/05_bif.ipynb #124077fb
-def _vmap_pays(post:LocalPosterior, rows:int) -> bool:
-    "Whether vmap over chains should beat a loop for a forward pass of `rows` examples: on a GPU always, on a CPU for small work."
-    return post.device.type != 'cpu' or post.dim * rows < 2 ** 21
+def _in_order(examples:Examples, batch_size:int|None):
+    "(start, batch) over all examples in order, like `Examples.batches`; slices (views, no copy) of tensor examples."
+    if examples.tensors is None: yield from examples.batches(batch_size); return
+    bs = batch_size or examples.default_batch_size or 256
+    for s in range(0, len(examples), bs): yield s, tuple(t[s:s + bs] for t in examples.tensors)
 
 @torch.no_grad()
 def chain_losses(post:LocalPosterior, params:dict, examples:Examples, batch_size:int=256, seq_len:int|None=None, vectorize='auto') -> Tensor:
     "Losses of every example for every chain: [C, n] (or [C, n, seq_len] for per-token losses), float32."
     C = next(iter(params.values())).shape[0]
     n = len(examples); out = None
-    for s, batch in examples.batches(batch_size):
+    for s, batch in _in_order(examples, batch_size):
         batch = to_device(batch, post.device)
         l = None
-        if vectorize is True or (vectorize == 'auto' and _vmap_pays(post, min(batch_size or 256, n - s))):
+        if vectorize is True or (vectorize == 'auto' and _vmap_pays(post, min(batch_size or examples.default_batch_size or 256, n - s), C)):
             try: l = torch.func.vmap(post.losses, in_dims=(0, None))(params, batch)
             except Exception:
                 if vectorize is True: raise
