@@ -37,8 +37,8 @@ def draw_bench(a):
         def fwd():
             with torch.no_grad(): lf(model, tr.batch(range(len(tr)))); lf(model, qu.batch(range(len(qu))))
         t_fwd, _ = median_time(fwd, a.repeats, sync=sync)
-        for C in a.chains:
-            for thin in (1, 4):
+        for C, thin, bs in [(C, thin, bs) for bs in a.batch for C in a.chains for thin in (1, 4)]:
+            if True:
                 draws, burnin = a.draws, 2
                 per = []
                 for r in range(a.repeats):
@@ -47,11 +47,13 @@ def draw_bench(a):
                         if sync: sync()
                         stamps[step] = time.perf_counter()
                     res = bif(model, train, query, lf, chains=C, draws=draws, burnin=burnin, thin=thin, seed=r, progress=False,
-                              callback=cb, eps=hp['eps'], gamma=hp['gamma'], nbeta=hp['nbeta'], device=dev)
+                              callback=cb, eps=hp['eps'], gamma=hp['gamma'], nbeta=hp['nbeta'], device=dev,
+                              batch_size=None if bs == 'default' else int(bs))
                     last = burnin + draws * thin
                     per.append((stamps[last] - stamps[burnin]) / draws)
                 t_draw = statistics.median(per)
-                rows.append((name, C, thin, res.config['batch_size'], t_draw * 1e3, t_fwd * 1e3, t_draw / (C * t_fwd)))
+                b, nq = res.config['batch_size'], len(tr) + len(qu)
+                rows.append((name, C, thin, b, t_draw * 1e3, t_fwd * 1e3, t_draw / (C * t_fwd), 1 + 3 * b * thin / nq))
         # where the time goes: the loop's pieces, timed one by one (C = 8)
         C = max(a.chains)
         post = LocalPosterior(model, train, lf, hp['nbeta'], hp['gamma'], hp['batch_size'])
@@ -68,8 +70,9 @@ def draw_bench(a):
         prof.append((name, t_step, t_evx + t_evy, t_cov, tot, t_fwd))
     print(f"\n(a) one kept draw of bif() vs a bare forward pass of the same train+query examples  [{_env(a)}]")
     print("ratio = time per kept draw / (chains x time of one no-grad forward of all train+query examples at w*)")
-    print(f"{'problem':50} {'chains':>6} {'thin':>4} {'batch':>5} {'ms/draw':>9} {'fwd ms':>8} {'ratio':>6}")
-    for r in rows: print(f"{r[0]:50} {r[1]:6d} {r[2]:4d} {r[3]:5d} {r[4]:9.2f} {r[5]:8.2f} {r[6]:6.2f}")
+    print("floor = 1 + 3·batch·thin/(n+q): the eval forward plus thin SGLD steps (forward + backward ≈ 3 forwards of a minibatch)")
+    print(f"{'problem':50} {'chains':>6} {'thin':>4} {'batch':>5} {'ms/draw':>9} {'fwd ms':>8} {'ratio':>6} {'floor':>6}")
+    for r in rows: print(f"{r[0]:50} {r[1]:6d} {r[2]:4d} {r[3]:5d} {r[4]:9.2f} {r[5]:8.2f} {r[6]:6.2f} {r[7]:6.2f}")
     print("\nwhere the time of one kept draw goes (thin=1, the largest chain count; pieces timed separately, ms and share)")
     print(f"{'problem':50} {'SGLD step':>14} {'eval fwd':>14} {'cov update':>14} {'sum':>8} {'1 fwd':>7}")
     for name, s, e, c, t, f in prof:
@@ -133,8 +136,10 @@ if __name__ == '__main__':
     p.add_argument('--draws', type=int, default=20, help='kept draws per timed bif() run')
     p.add_argument('--models', default='mlp,gpt')
     p.add_argument('--threads', type=int, default=1, help='torch CPU threads (1: on a shared, loaded machine more threads wait on each other)')
+    p.add_argument('--batch', default='default', help="SGLD minibatch sizes for draw, e.g. 'default,16'")
     p.add_argument('--chains', default='1,8', help='chain counts for draw'); p.add_argument('--vmap-chains', default='1,4,8,16')
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    a.batch = a.batch.split(',')
     a.chains, a.vmap_chains = [int(c) for c in a.chains.split(',')], [int(c) for c in a.vmap_chains.split(',')]
     for w in a.what: dict(draw=draw_bench, cov=cov_bench, vmap=vmap_bench)[w](a)

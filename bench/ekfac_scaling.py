@@ -2,11 +2,12 @@
 width and the data size; per-sequence and per-token scores; peak memory of each method.
 
     PYTHONPATH=. python bench/ekfac_scaling.py width                  # hidden 64 ... 2048, 1 layer, 16 + 4 seqs x 32 tokens
-    PYTHONPATH=. python bench/ekfac_scaling.py data --hidden 256      # 16, 64, 256 training sequences at one width
+    PYTHONPATH=. python bench/ekfac_scaling.py data --hidden 256 --q-ratio 4   # 16, 64, 256 training (4, 16, 64 query) sequences
     PYTHONPATH=. python bench/ekfac_scaling.py width --device cuda    # on a GPU (bench/gpu_check.sh)
 
-Every (method, model) pair runs in a fresh subprocess: 'peak MB' is that process's resource.getrusage(RUSAGE_SELF)
-.ru_maxrss minus its RSS after building the model and data (so it counts what the method adds). The model is built
+Every (method, model) pair runs in a fresh subprocess: 'BIF MB' / 'EKFAC MB' is that process's peak RSS
+(resource.getrusage(RUSAGE_SELF).ru_maxrss), 'base MB' its RSS once the model is built and briefly trained (a high-water
+mark too, so a method that stays below it adds nothing visible). The model is built
 from a config with a random init and briefly trained (nothing is downloaded). BIF: `bif()` with fixed hyperparameters
 (no calibration: eps 1e-7, gamma 1e4, nbeta n: small enough to be stable at every width; the cost of a step does not
 depend on them), CHAINS × DRAWS
@@ -82,9 +83,12 @@ def worker(a):
     json.dump(out, open(a.out, 'w'))
 
 
+def _q(n, a): return max(a.q, n // a.q_ratio) if a.q_ratio else a.q
+
+
 def run(method, per_token, hidden, n, a):
     f = tempfile.mktemp(suffix='.json')
-    cmd = [sys.executable, __file__, 'worker', '--method', method, '--hidden', str(hidden), '--n', str(n), '--q', str(a.q),
+    cmd = [sys.executable, __file__, 'worker', '--method', method, '--hidden', str(hidden), '--n', str(n), '--q', str(_q(n, a)),
            '--seq', str(a.seq), '--layers', str(a.layers), '--vocab', str(a.vocab), '--device', a.device,
            '--threads', str(a.threads), '--out', f] + (['--per-token'] if per_token else [])
     p = subprocess.run(cmd, env=dict(os.environ, OMP_NUM_THREADS=str(a.threads)), capture_output=True, text=True)
@@ -96,9 +100,9 @@ def sweep(a, points):
     load = f", load avg {os.getloadavg()[0]:.1f}" if hasattr(os, 'getloadavg') else ''
     dev = torch.cuda.get_device_name() if a.device == 'cuda' else f"CPU, {a.threads} thread(s)"
     print(f"(3) time-to-scores: BIF ({CHAINS} chains x {DRAWS} draws + {BURNIN} burn-in) vs kronfluence EK-FAC (fit + score)  [torch {torch.__version__}, {dev}{load}]")
-    print(f"GPTNeoX, {a.layers} layer(s), 4 heads, vocab {a.vocab}, sequences of {a.seq} tokens, {a.q} queries; minibatch {BATCH}; "
-          "one run each (subprocess); peak MB = max RSS added by the method")
-    print(f"{'hidden':>6} {'params':>8} {'n':>4} {'scores':>8} {'BIF s':>8} {'EK-FAC s':>9} {'(fit)':>7} {'ratio':>6} {'BIF MB':>7} {'EKFAC MB':>8}")
+    print(f"GPTNeoX, {a.layers} layer(s), 4 heads, vocab {a.vocab}, sequences of {a.seq} tokens; minibatch {BATCH}; "
+          "one run each (subprocess); BIF/EKFAC MB = peak RSS of the process, base MB = RSS once the model is built and trained")
+    print(f"{'hidden':>6} {'params':>8} {'n':>4} {'q':>3} {'scores':>8} {'BIF s':>8} {'EK-FAC s':>9} {'(fit)':>7} {'ratio':>6} {'BIF MB':>7} {'EKFAC MB':>8} {'base MB':>7}")
     rows = []
     for h, n in points:
         for per_token in a.kinds:
@@ -106,8 +110,8 @@ def sweep(a, points):
             kind = 'token' if per_token else 'sequence'
             rows.append(dict(hidden=h, n=n, kind=kind, params=b['params'], bif=b['seconds'], ekfac=e['seconds'], fit=e['fit'],
                              bif_mb=b['peak_mb'], ekfac_mb=e['peak_mb'], bif_gpu_mb=b['gpu_peak_mb'], ekfac_gpu_mb=e['gpu_peak_mb']))
-            print(f"{h:6d} {b['params']/1e6:7.2f}M {n:4d} {kind:>8} {b['seconds']:8.1f} {e['seconds']:9.1f} {e['fit']:7.1f} "
-                  f"{e['seconds']/b['seconds']:6.2f} {b['peak_mb']:7.0f} {e['peak_mb']:8.0f}", flush=True)
+            print(f"{h:6d} {b['params']/1e6:7.2f}M {n:4d} {_q(n, a):3d} {kind:>8} {b['seconds']:8.1f} {e['seconds']:9.1f} {e['fit']:7.1f} "
+                  f"{e['seconds']/b['seconds']:6.2f} {b['peak_mb'] + b['rss0']:7.0f} {e['peak_mb'] + e['rss0']:8.0f} {b['rss0']:7.0f}", flush=True)
     if a.save: json.dump(rows, open(a.save, 'w'), indent=1)
     return rows
 
@@ -139,6 +143,7 @@ if __name__ == '__main__':
     p.add_argument('--method'); p.add_argument('--out'); p.add_argument('--per-token', action='store_true')
     p.add_argument('--hidden', default=None, help='width(s): comma list for width, one value for data')
     p.add_argument('--n', default=None, help='training sequences: one value for width, comma list for data')
+    p.add_argument('--q-ratio', type=int, default=0, help='data sweep: q = max(--q, n // q_ratio) queries (0: q fixed)')
     p.add_argument('--q', type=int, default=4); p.add_argument('--seq', type=int, default=32)
     p.add_argument('--layers', type=int, default=1); p.add_argument('--vocab', type=int, default=512)
     p.add_argument('--kinds', default='sequence,token'); p.add_argument('--save', default=None)

@@ -10,7 +10,7 @@ python -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; pri
 python bench/bench_bif.py draw cov vmap --device cuda --repeats 5 --threads 4 | tee "$OUT/bench_bif.txt"
 if python -c "import kronfluence" 2>/dev/null; then
   python bench/ekfac_scaling.py width --device cuda --threads 4 --save "$OUT/ekfac_width.json" | tee "$OUT/ekfac_width.txt"
-  python bench/ekfac_scaling.py data --hidden 512 --n 16,64,256 --device cuda --threads 4 | tee "$OUT/ekfac_data.txt"
+  python bench/ekfac_scaling.py data --hidden 512 --n 16,64,256 --q-ratio 4 --device cuda --threads 4 | tee "$OUT/ekfac_data.txt"
 else echo "kronfluence not installed: skipping bench/ekfac_scaling.py (pip install --no-deps kronfluence einconv einops opt_einsum)"; fi
 if python -c "import devinterp" 2>/dev/null; then
   python bench/devinterp_side.py --chains 2,8 --draws 50 --device cuda --threads 4 | tee "$OUT/devinterp_side.txt"
