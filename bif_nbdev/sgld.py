@@ -123,7 +123,7 @@ def _grads_loop(post, params, batch):
 
 def _vmap_pays(post:LocalPosterior, rows:int, chains:int=2) -> bool:
     "Whether vmap over chains should beat a loop for a pass over `rows` examples (2+ chains; a GPU, or a CPU and small work)."
-    return chains > 1 and (post.device.type != 'cpu' or post.dim * rows < 2 ** 21)
+    return chains > 1 and (post.device.type != 'cpu' or post.dim * rows < 2 ** 22)
 
 def potential_grads(post:LocalPosterior, state:ChainState, batch, vectorize='auto'):
     "∇U for every chain (dict of [C, *shape]) and each chain's minibatch mean loss [C]; `vectorize` in (True, False, 'auto')."
