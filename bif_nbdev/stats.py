@@ -11,7 +11,7 @@ from torch import Tensor
 # %% auto #0
 __all__ = ['StreamingCov', 'cov', 'var', 'corr', 'chain_cov', 'mean', 'merge', 'state_dict', 'load_state_dict', 'select']
 
-# %% ../nbs/04_streaming_cov.ipynb #a294194e
+# %% ../nbs/04_streaming_cov.ipynb #f8f2e3ae
 class StreamingCov:
     "Per-chain streaming means, variances and cross-covariances of x ∈ R^n and y ∈ R^q draws."
     def __init__(self,
@@ -78,7 +78,7 @@ class StreamingCov:
         "Draws per chain (buffered ones included)."
         return int(self.count[0].item()) + len(self._bx)
 
-# %% ../nbs/04_streaming_cov.ipynb #23afea2b
+# %% ../nbs/04_streaming_cov.ipynb #c32459ac
 def _pool(count, mean, m2):
     N = count.sum()
     mu = (count[:, None] * mean).sum(0) / N
@@ -124,7 +124,7 @@ def mean(self:StreamingCov):
 
 for _f in (cov, var, corr, chain_cov, mean): setattr(StreamingCov, _f.__name__, _f)
 
-# %% ../nbs/04_streaming_cov.ipynb #7988f848
+# %% ../nbs/04_streaming_cov.ipynb #e5085f6a
 def merge(self:StreamingCov, other:StreamingCov) -> StreamingCov:
     "Merge `other`'s statistics (disjoint draws of the same chains) into `self`."
     if (other.n_x, other.n_y, other.chains) != (self.n_x, self.n_y, self.chains):
@@ -141,7 +141,7 @@ def merge(self:StreamingCov, other:StreamingCov) -> StreamingCov:
     return self
 StreamingCov.merge = merge
 
-# %% ../nbs/04_streaming_cov.ipynb #8cb0ce54
+# %% ../nbs/04_streaming_cov.ipynb #b4162a7a
 _STATE_KEYS = ('count', 'mean_x', 'mean_y', 'm2_x', 'm2_y', 'm_xy')
 
 def state_dict(self:StreamingCov) -> dict:
