@@ -8,7 +8,7 @@
 import argparse, os, platform, statistics, sys, time
 import torch
 sys.path.insert(0, os.path.dirname(__file__))
-from fused_flush import fused_flush
+from previous_flush import previous_flush, previous_update
 from common import median_time, cuda_sync, mlp_problem, gptneox_problem
 from bif_nbdev.core import as_examples
 from bif_nbdev.sgld import LocalPosterior, init_chains, sgld_step, example_loss
@@ -37,8 +37,8 @@ def draw_bench(a):
         def fwd():
             with torch.no_grad(): lf(model, tr.batch(range(len(tr)))); lf(model, qu.batch(range(len(qu))))
         t_fwd, _ = median_time(fwd, a.repeats, sync=sync)
-        for C in a.chains:
-            for thin in (1, 4):
+        for C, thin, bs in [(C, thin, bs) for bs in a.batch for C in a.chains for thin in (1, 4)]:
+            if True:
                 draws, burnin = a.draws, 2
                 per = []
                 for r in range(a.repeats):
@@ -47,11 +47,13 @@ def draw_bench(a):
                         if sync: sync()
                         stamps[step] = time.perf_counter()
                     res = bif(model, train, query, lf, chains=C, draws=draws, burnin=burnin, thin=thin, seed=r, progress=False,
-                              callback=cb, eps=hp['eps'], gamma=hp['gamma'], nbeta=hp['nbeta'], device=dev)
+                              callback=cb, eps=hp['eps'], gamma=hp['gamma'], nbeta=hp['nbeta'], device=dev,
+                              batch_size=None if bs == 'default' else int(bs))
                     last = burnin + draws * thin
                     per.append((stamps[last] - stamps[burnin]) / draws)
                 t_draw = statistics.median(per)
-                rows.append((name, C, thin, res.config['batch_size'], t_draw * 1e3, t_fwd * 1e3, t_draw / (C * t_fwd)))
+                b, nq = res.config['batch_size'], len(tr) + len(qu)
+                rows.append((name, C, thin, b, t_draw * 1e3, t_fwd * 1e3, t_draw / (C * t_fwd), 1 + 3 * b * thin / nq))
         # where the time goes: the loop's pieces, timed one by one (C = 8)
         C = max(a.chains)
         post = LocalPosterior(model, train, lf, hp['nbeta'], hp['gamma'], hp['batch_size'])
@@ -68,8 +70,9 @@ def draw_bench(a):
         prof.append((name, t_step, t_evx + t_evy, t_cov, tot, t_fwd))
     print(f"\n(a) one kept draw of bif() vs a bare forward pass of the same train+query examples  [{_env(a)}]")
     print("ratio = time per kept draw / (chains x time of one no-grad forward of all train+query examples at w*)")
-    print(f"{'problem':50} {'chains':>6} {'thin':>4} {'batch':>5} {'ms/draw':>9} {'fwd ms':>8} {'ratio':>6}")
-    for r in rows: print(f"{r[0]:50} {r[1]:6d} {r[2]:4d} {r[3]:5d} {r[4]:9.2f} {r[5]:8.2f} {r[6]:6.2f}")
+    print("floor = 1 + 3·batch·thin/(n+q): the eval forward plus thin SGLD steps (forward + backward ≈ 3 forwards of a minibatch)")
+    print(f"{'problem':50} {'chains':>6} {'thin':>4} {'batch':>5} {'ms/draw':>9} {'fwd ms':>8} {'ratio':>6} {'floor':>6}")
+    for r in rows: print(f"{r[0]:50} {r[1]:6d} {r[2]:4d} {r[3]:5d} {r[4]:9.2f} {r[5]:8.2f} {r[6]:6.2f} {r[7]:6.2f}")
     print("\nwhere the time of one kept draw goes (thin=1, the largest chain count; pieces timed separately, ms and share)")
     print(f"{'problem':50} {'SGLD step':>14} {'eval fwd':>14} {'cov update':>14} {'sum':>8} {'1 fwd':>7}")
     for name, s, e, c, t, f in prof:
@@ -81,27 +84,30 @@ def cov_bench(a):
     dev, sync = a.device, cuda_sync(a.device)
     print(f"\n(b) StreamingCov.update vs a plain float32 matmul of the same shape  [{_env(a)}]")
     print("per block of K draws: K update() calls (one flush) vs torch.bmm([C, n, K] x [C, K, q]); ratio = matmul time / update time")
-    print("'fused' = bench/fused_flush.py, a proposed flush (rank-1 correction inside the matmul, in-place accumulation); max|Δcov|/max|cov| vs the engine's flush")
-    print(f"{'chains':>6} {'n':>6} {'q':>5} {'K':>4} {'update ms':>10} {'matmul ms':>10} {'ratio':>6} {'fused ms':>9} {'ratio':>6} {'max|Δcov|':>10}")
+    print("'before' = the update/flush before the fused flush (bench/previous_flush.py); max|Δcov|/max|cov| = engine vs before, and engine vs float64")
+    print(f"{'chains':>6} {'n':>6} {'q':>5} {'K':>4} {'matmul ms':>10} {'update ms':>10} {'ratio':>6} {'before ms':>10} {'ratio':>6} {'Δ before':>9} {'Δ f64':>9}")
     for C, n, q in ((8, 1000, 100), (8, 4000, 400), (1, 10000, 1000)):
         for K in (32, 128):
             g = torch.Generator().manual_seed(0)
             X, Y = torch.randn(K, C, n, generator=g).to(dev) + 3., torch.randn(K, C, q, generator=g).to(dev) - 2.
-            sc, sf = StreamingCov(n, q, C, buffer=K, device=dev), StreamingCov(n, q, C, buffer=K, device=dev)
-            sf.flush = types.MethodType(fused_flush, sf)
+            sc, so = StreamingCov(n, q, C, buffer=K, device=dev), StreamingCov(n, q, C, buffer=K, device=dev)
+            so.flush = types.MethodType(previous_flush, so); so.update = types.MethodType(previous_update, so)
             def upd(sc):
                 for k in range(K): sc.update(X[k], Y[k])
             A, B = X.permute(1, 2, 0).contiguous(), Y.permute(1, 0, 2).contiguous()
             t_u, _ = median_time(lambda: upd(sc), a.repeats, sync=sync)
-            t_f, _ = median_time(lambda: upd(sf), a.repeats, sync=sync)
+            t_o, _ = median_time(lambda: upd(so), a.repeats, sync=sync)
             t_m, _ = median_time(lambda: torch.bmm(A, B), a.repeats, sync=sync)
             # accuracy on a drifting stream (the timed stream repeats one block, so its merge corrections vanish)
             s1, s2 = StreamingCov(n, q, C, buffer=K, device=dev), StreamingCov(n, q, C, buffer=K, device=dev)
-            s2.flush = types.MethodType(fused_flush, s2)
+            s3 = StreamingCov(n, q, C, buffer=K, device=dev, compute_dtype=torch.float64)
+            s2.flush = types.MethodType(previous_flush, s2)
             for r in range(3):
-                for k in range(K): s1.update(X[k] * (1 + r), Y[k] + r); s2.update(X[k] * (1 + r), Y[k] + r)
-            d = ((s1.cov() - s2.cov()).abs().max() / s1.cov().abs().max()).item()
-            print(f"{C:6d} {n:6d} {q:5d} {K:4d} {t_u*1e3:10.2f} {t_m*1e3:10.2f} {t_m/t_u:6.2f} {t_f*1e3:9.2f} {t_m/t_f:6.2f} {d:10.1e}")
+                for k in range(K):
+                    for s in (s1, s2, s3): s.update(X[k] * (1 + r), Y[k] + r)
+            ref = s3.cov().abs().max()
+            d = ((s1.cov() - s2.cov()).abs().max() / ref).item(); d64 = ((s1.cov() - s3.cov()).abs().max() / ref).item()
+            print(f"{C:6d} {n:6d} {q:5d} {K:4d} {t_m*1e3:10.2f} {t_u*1e3:10.2f} {t_m/t_u:6.2f} {t_o*1e3:10.2f} {t_m/t_o:6.2f} {d:9.1e} {d64:9.1e}")
 
 
 def vmap_bench(a):
@@ -130,8 +136,10 @@ if __name__ == '__main__':
     p.add_argument('--draws', type=int, default=20, help='kept draws per timed bif() run')
     p.add_argument('--models', default='mlp,gpt')
     p.add_argument('--threads', type=int, default=1, help='torch CPU threads (1: on a shared, loaded machine more threads wait on each other)')
+    p.add_argument('--batch', default='default', help="SGLD minibatch sizes for draw, e.g. 'default,16'")
     p.add_argument('--chains', default='1,8', help='chain counts for draw'); p.add_argument('--vmap-chains', default='1,4,8,16')
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    a.batch = a.batch.split(',')
     a.chains, a.vmap_chains = [int(c) for c in a.chains.split(',')], [int(c) for c in a.vmap_chains.split(',')]
     for w in a.what: dict(draw=draw_bench, cov=cov_bench, vmap=vmap_bench)[w](a)

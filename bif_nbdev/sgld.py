@@ -121,9 +121,13 @@ def _grads_loop(post, params, batch):
     grads = {k: torch.stack([o[0][k] for o in outs]) for k in params}
     return grads, torch.stack([o[1] for o in outs])
 
+def _vmap_pays(post:LocalPosterior, rows:int, chains:int=2) -> bool:
+    "Whether vmap over chains should beat a loop for a pass over `rows` examples (2+ chains; a GPU, or a CPU and small work)."
+    return chains > 1 and (post.device.type != 'cpu' or post.dim * rows < 2 ** 22)
+
 def potential_grads(post:LocalPosterior, state:ChainState, batch, vectorize='auto'):
     "∇U for every chain (dict of [C, *shape]) and each chain's minibatch mean loss [C]; `vectorize` in (True, False, 'auto')."
-    if vectorize in (True, 'auto'):
+    if vectorize is True or (vectorize == 'auto' and _vmap_pays(post, post.batch_size, state.chains)):
         try: return _grads_vmap(post, state.params, batch), True
         except Exception as e:
             if vectorize is True: raise

@@ -21,7 +21,7 @@ class StreamingCov:
                  buffer:int=32, # draws buffered before one matmul update
                  compute_dtype=torch.float32, # dtype of the buffered matmul (centred values, so float32 is accurate)
                  device=None,
-                 chunk:int|None=None, # update the n_x × n_y co-moment in row chunks of this size (limits temporary memory)
+                 chunk:int|None=None, # update the n_x × n_y co-moment in row chunks of this size (default: 2¹⁸/(chains·n_y) rows on a CPU, all on a GPU)
                 ):
         if n_x < 1 or n_y < 1: raise ValueError(f"StreamingCov needs at least one x and one y, got n_x={n_x}, n_y={n_y}.")
         self.n_x, self.n_y, self.chains, self.buffer = n_x, n_y, chains, max(1, int(buffer))
@@ -34,23 +34,25 @@ class StreamingCov:
         self._bx, self._by = [], []
 
     def update(self, x:Tensor, y:Tensor):
-        "Add one draw per chain: x [chains, n_x], y [chains, n_y] (any float dtype, any device)."
+        "Add one draw per chain: x [chains, n_x], y [chains, n_y] (any float dtype, any device); non-finite values raise at the next flush."
         x, y = x.reshape(self.chains, -1), y.reshape(self.chains, -1)
         if x.shape[1] != self.n_x or y.shape[1] != self.n_y:
             raise ValueError(f"Expected draws of shape [{self.chains}, {self.n_x}] and [{self.chains}, {self.n_y}], got {tuple(x.shape)} and {tuple(y.shape)}.")
-        if not (torch.isfinite(x).all() and torch.isfinite(y).all()):
-            raise FloatingPointError("A draw has non-finite losses; the sampler diverged (lower eps) or loss_fn produced NaN/inf.")
         self._bx.append(x.detach().to(self.device)); self._by.append(y.detach().to(self.device))
         if len(self._bx) >= self.buffer: self.flush()
         return self
 
     def flush(self):
-        "Merge the buffered draws into the accumulators."
+        "Merge the buffered draws into the accumulators (one matmul per block of draws)."
         if not self._bx: return self
-        X = torch.stack(self._bx, 1).double(); Y = torch.stack(self._by, 1).double()  # [C, K, n]
+        X = torch.stack(self._bx, 1); Y = torch.stack(self._by, 1)       # [C, K, n], [C, K, q]
         self._bx, self._by = [], []
+        X, Y = X.double(), Y.double()
         K = X.shape[1]
-        mx, my = X.mean(1), Y.mean(1)
+        mx, my = X.mean(1), Y.mean(1)   # non-finite exactly when a draw is (or when |losses| > 1e300)
+        if not bool(torch.isfinite(mx).all() & torch.isfinite(my).all()):  # one check (one device sync) per block
+            raise FloatingPointError(f"A draw has non-finite losses (the block of {K} buffered draws was discarded); "
+                                     "the sampler diverged (lower eps) or loss_fn produced NaN/inf.")
         Xc, Yc = (X - mx[:, None]), (Y - my[:, None])
         na, nb = self.count[:, None], float(K)
         n = na + nb
@@ -58,13 +60,15 @@ class StreamingCov:
         w = na * nb / n                                          # [C, 1]
         self.m2_x += (Xc ** 2).sum(1) + w * dx ** 2
         self.m2_y += (Yc ** 2).sum(1) + w * dy ** 2
-        Xc, Yc = Xc.to(self.compute_dtype), Yc.to(self.compute_dtype)
-        ch = self.chunk or self.n_x
-        for s in range(0, self.n_x, ch):
+        # Xcᵀ Yc + w·dx dyᵀ = [Xc; √w dx]ᵀ [Yc; √w dy]: the merge correction rides in the matmul as one more row
+        sw = w.sqrt()
+        Xa = torch.cat([Xc, (sw * dx)[:, None]], 1).to(self.compute_dtype).transpose(1, 2)   # [C, n, K+1]
+        Ya = torch.cat([Yc, (sw * dy)[:, None]], 1).to(self.compute_dtype)                   # [C, K+1, q]
+        ch = self.chunk or (self.n_x if self.device.type != 'cpu' else max(1, (1 << 18) // (self.chains * self.n_y)))
+        for s in range(0, self.n_x, ch):      # on a CPU, row chunks whose product (1 MiB in float32) stays in cache
             e = min(s + ch, self.n_x)
-            blk = torch.bmm(Xc[:, :, s:e].transpose(1, 2), Yc).double()
-            blk += w[:, :, None] * dx[:, s:e, None] * dy[:, None, :]
-            self.m_xy[:, s:e] += blk
+            if self.compute_dtype == torch.float64: self.m_xy[:, s:e].baddbmm_(Xa[:, s:e], Ya)
+            else: self.m_xy[:, s:e] += torch.bmm(Xa[:, s:e], Ya)     # mixed-dtype in-place add: no float64 temporary
         self.mean_x += (nb / n) * dx; self.mean_y += (nb / n) * dy
         self.count += nb
         return self
