@@ -51,25 +51,14 @@ def chain_losses(post:LocalPosterior, params:dict, examples:Examples, batch_size
             out[:, s:s + B, :l.shape[2]] = l
     return out
 
-# %% ../nbs/05_bif.ipynb #41cdcc21
-def _hvp_fn(post:LocalPosterior, batch):
-    "v ↦ H v for the Hessian of the mean loss over `batch` at w* (double backward)."
-    names = list(post.center)
-    def hvp(v:dict):
-        ps = {k: post.center[k].clone().requires_grad_(True) for k in names}
-        loss = example_loss(post.losses(ps, batch)).mean()
-        g = torch.autograd.grad(loss, [ps[k] for k in names], create_graph=True)
-        dot = sum((gi * v[k]).sum() for gi, k in zip(g, names))
-        return dict(zip(names, torch.autograd.grad(dot, [ps[k] for k in names])))
-    return hvp
-
+# %% ../nbs/05_bif.ipynb #d5145fce
 def hessian_spectrum_stats(post:LocalPosterior, examples:int=512, iters:int=20, probes:int=8, seed:int=0):
     "Estimates of λ_max and of the mean eigenvalue tr(H)/d of the Hessian of the mean training loss at w*."
     g = make_generator(seed)
     m = min(examples, post.n)
     idx = torch.randperm(post.n, generator=g)[:m] if m < post.n else torch.arange(post.n)
     batch = to_device(post.train.batch(idx), post.device)
-    hvp = _hvp_fn(post, batch)
+    hvp = hvp_fn(post, batch)  # chapter 3b
     rand = lambda: {k: torch.randn(v.shape, generator=g).to(v) for k, v in post.center.items()}
     dot = lambda a, b: sum((a[k] * b[k]).sum() for k in a)
     with eval_mode(post.model):
