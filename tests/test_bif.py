@@ -87,14 +87,20 @@ def test_save_load_roundtrip(tmp_path):
     assert torch.equal(b.scores, r.scores) and torch.equal(b.corr, r.corr) and b.config['eps'] == r.config['eps']
 
 
-def test_default_arguments_on_a_classifier():
-    "bif(model, train, query, loss_fn) with every default, on an MLP: finite, sensible scores."
+def _separable_mlp():
+    "A tanh MLP fitted (Adam, 300 steps) to a linearly separable 2-class problem of 200 points: (model, X, y)."
     torch.manual_seed(0)
     X = torch.randn(200, 4); y = (X[:, 0] + X[:, 1] > 0).long()
     model = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 2))
     opt = torch.optim.Adam(model.parameters(), 1e-2)
     for _ in range(300):
         opt.zero_grad(); cross_entropy_loss(model, (X, y)).mean().backward(); opt.step()
+    return model, X, y
+
+
+def test_default_arguments_on_a_classifier():
+    "bif(model, train, query, loss_fn) with every default, on an MLP: finite, sensible scores."
+    model, X, y = _separable_mlp()
     r = bif(model, (X, y), (X[:10], y[:10]), cross_entropy_loss, draws=50, progress=False)
     assert torch.isfinite(r.scores).all() and r.config['eps'] > 0 and r.config['gamma'] > 0
     # a training example is, on average, its own strongest proponent: the diagonal is more negative than the rest

@@ -3,7 +3,7 @@ import torch
 from torch import nn
 from bif_nbdev.all import (bif, squared_loss, cross_entropy_loss, exact_bif_linreg, LocalPosterior, kronecker_factors,
                            KroneckerPreconditioner, fit_preconditioner, default_hyperparameters)
-from test_bif import _linreg  # the same small regression problem (tests/ is on sys.path under pytest)
+from test_bif import _linreg, _separable_mlp  # the same small problems (tests/ is on sys.path under pytest)
 
 
 def test_kronecker_preconditioner_is_the_damped_inverse_of_the_kronecker_product():
@@ -65,12 +65,7 @@ def test_auto_skips_models_without_enough_linear_parameters():
 def test_stability_trial_halves_a_step_that_blows_up():
     # a separable problem, fitted to near-zero loss: the posterior is wide along flat directions, where the curvature
     # met by the chains exceeds the curvature at w*; the trial must shrink eps until the chains stay put
-    torch.manual_seed(0)
-    X = torch.randn(200, 4); y = (X[:, 0] + X[:, 1] > 0).long()
-    model = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 2))
-    opt = torch.optim.Adam(model.parameters(), 1e-2)
-    for _ in range(300):
-        opt.zero_grad(); cross_entropy_loss(model, (X, y)).mean().backward(); opt.step()
+    model, X, y = _separable_mlp()
     # nβ = n and γ as the damping rule alone gives (1% of λ_max): a prior too wide to be local (the default raises nβ)
     r = bif(model, (X, y), (X[:10], y[:10]), cross_entropy_loss, chains=4, draws=100, nbeta=200., gamma=1.05, progress=False)
     cal = r.config['calibration']
