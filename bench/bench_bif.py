@@ -37,8 +37,12 @@ def draw_bench(a):
         def fwd():
             with torch.no_grad(): lf(model, tr.batch(range(len(tr)))); lf(model, qu.batch(range(len(qu))))
         t_fwd, _ = median_time(fwd, a.repeats, sync=sync)
-        for C, thin, bs in [(C, thin, bs) for bs in a.batch for C in a.chains for thin in (1, 4)]:
+        kinds = [k for k in a.precond.split(',') if k == 'none' or hp.get('precond') is not None]
+        plain_eps = hp['eps'] if 'calibration' not in hp else 0.5 / (hp['nbeta'] * hp['calibration']['lambda_max'] + hp['gamma'])
+        for C, thin, bs, kind in [(C, thin, bs, k) for k in kinds for bs in a.batch for C in a.chains for thin in (1, 4)]:
             if True:
+                # 'kfac': the default Kronecker preconditioner and its step; 'none': plain steps at 0.5/λ_max(nβH + γI)
+                pre, eps = (hp['precond'], hp['eps']) if kind == 'kfac' else (None, plain_eps)
                 draws, burnin = a.draws, 2
                 per = []
                 for r in range(a.repeats):
@@ -47,18 +51,18 @@ def draw_bench(a):
                         if sync: sync()
                         stamps[step] = time.perf_counter()
                     res = bif(model, train, query, lf, chains=C, draws=draws, burnin=burnin, thin=thin, seed=r, progress=False,
-                              callback=cb, eps=hp['eps'], gamma=hp['gamma'], nbeta=hp['nbeta'], device=dev,
+                              callback=cb, eps=eps, gamma=hp['gamma'], nbeta=hp['nbeta'], device=dev, precond=pre,
                               batch_size=None if bs == 'default' else int(bs))
                     last = burnin + draws * thin
                     per.append((stamps[last] - stamps[burnin]) / draws)
                 t_draw = statistics.median(per)
                 b, nq = res.config['batch_size'], len(tr) + len(qu)
-                rows.append((name, C, thin, b, t_draw * 1e3, t_fwd * 1e3, t_draw / (C * t_fwd), 1 + 3 * b * thin / nq))
+                rows.append((name + (' [kfac]' if kind == 'kfac' else ''), C, thin, b, t_draw * 1e3, t_fwd * 1e3, t_draw / (C * t_fwd), 1 + 3 * b * thin / nq))
         # where the time goes: the loop's pieces, timed one by one (C = 8)
         C = max(a.chains)
         post = LocalPosterior(model, train, lf, hp['nbeta'], hp['gamma'], hp['batch_size'])
         state = init_chains(post, C, 0)
-        t_step, _ = median_time(lambda: sgld_step(post, state, hp['eps']), a.repeats * 2, sync=sync)
+        t_step, _ = median_time(lambda: sgld_step(post, state, plain_eps), a.repeats * 2, sync=sync)
         t_evx, _ = median_time(lambda: chain_losses(post, state.params, tr), a.repeats, sync=sync)
         t_evy, _ = median_time(lambda: chain_losses(post, state.params, qu), a.repeats, sync=sync)
         xt, yt = chain_losses(post, state.params, tr), chain_losses(post, state.params, qu)
@@ -137,6 +141,7 @@ if __name__ == '__main__':
     p.add_argument('--models', default='mlp,gpt')
     p.add_argument('--threads', type=int, default=1, help='torch CPU threads (1: on a shared, loaded machine more threads wait on each other)')
     p.add_argument('--batch', default='default', help="SGLD minibatch sizes for draw, e.g. 'default,16'")
+    p.add_argument('--precond', default='none,kfac', help="samplers for draw: 'none' (plain steps) and/or 'kfac' (the default preconditioner, where the problem's calibration built one)")
     p.add_argument('--chains', default='1,8', help='chain counts for draw'); p.add_argument('--vmap-chains', default='1,4,8,16')
     a = p.parse_args()
     torch.set_num_threads(a.threads)
