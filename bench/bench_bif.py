@@ -40,24 +40,30 @@ def draw_bench(a):
         kinds = [k for k in a.precond.split(',') if k == 'none' or hp.get('precond') is not None]
         plain_eps = hp['eps'] if 'calibration' not in hp else 0.5 / (hp['nbeta'] * hp['calibration']['lambda_max'] + hp['gamma'])
         for C, thin, bs, kind in [(C, thin, bs, k) for k in kinds for bs in a.batch for C in a.chains for thin in (1, 4)]:
-            if True:
-                # 'kfac': the default Kronecker preconditioner and its step; 'none': plain steps at 0.5/λ_max(nβH + γI)
-                pre, eps = (hp['precond'], hp['eps']) if kind == 'kfac' else (None, plain_eps)
-                draws, burnin = a.draws, 2
-                per = []
-                for r in range(a.repeats):
+            # 'kfac': the default Kronecker preconditioner and its step; 'none': plain steps at 0.5/λ_max(nβH + γI)
+            pre, eps = (hp['precond'], hp['eps']) if kind == 'kfac' else (None, plain_eps)
+            draws, burnin = a.draws, 2
+            per = {reuse: [] for reuse in a.reuse}
+            for r in range(a.repeats):
+                for reuse in a.reuse:  # interleaved, so that the machine's load moves both alike
                     stamps = {}
                     def cb(step, state, stamps=stamps):
                         if sync: sync()
                         stamps[step] = time.perf_counter()
                     res = bif(model, train, query, lf, chains=C, draws=draws, burnin=burnin, thin=thin, seed=r, progress=False,
                               callback=cb, eps=eps, gamma=hp['gamma'], nbeta=hp['nbeta'], device=dev, precond=pre,
-                              batch_size=None if bs == 'default' else int(bs))
+                              batch_size=None if bs == 'default' else int(bs), reuse_step_losses=reuse == 'on')
+                    # from the first kept draw's step to the last: (draws - 1) x (thin steps + one draw's losses), whether a
+                    # draw is recorded right after its step or (reuse on) together with the next step's forward pass
                     last = burnin + draws * thin
-                    per.append((stamps[last] - stamps[burnin]) / draws)
-                t_draw = statistics.median(per)
+                    per[reuse].append((stamps[last] - stamps[burnin + thin]) / (draws - 1))
+            for reuse in a.reuse:
+                t_draw = statistics.median(per[reuse])
                 b, nq = res.config['batch_size'], len(tr) + len(qu)
-                rows.append((name + (' [kfac]' if kind == 'kfac' else ''), C, thin, b, t_draw * 1e3, t_fwd * 1e3, t_draw / (C * t_fwd), 1 + 3 * b * thin / nq))
+                # the floor: a forward of all n+q examples plus thin SGLD steps (forward + backward ≈ 3 forwards of b rows),
+                # of which, with reuse, one step's forward is the draw's own forward of its b rows
+                floor = 1 + (3 * b * thin - (b if reuse == 'on' else 0)) / nq
+                rows.append((name + (' [kfac]' if kind == 'kfac' else ''), reuse, C, thin, b, t_draw * 1e3, t_fwd * 1e3, t_draw / (C * t_fwd), floor))
         # where the time goes: the loop's pieces, timed one by one (C = 8)
         C = max(a.chains)
         post = LocalPosterior(model, train, lf, hp['nbeta'], hp['gamma'], hp['batch_size'])
@@ -74,9 +80,10 @@ def draw_bench(a):
         prof.append((name, t_step, t_evx + t_evy, t_cov, tot, t_fwd))
     print(f"\n(a) one kept draw of bif() vs a bare forward pass of the same train+query examples  [{_env(a)}]")
     print("ratio = time per kept draw / (chains x time of one no-grad forward of all train+query examples at w*)")
-    print("floor = 1 + 3·batch·thin/(n+q): the eval forward plus thin SGLD steps (forward + backward ≈ 3 forwards of a minibatch)")
-    print(f"{'problem':50} {'chains':>6} {'thin':>4} {'batch':>5} {'ms/draw':>9} {'fwd ms':>8} {'ratio':>6} {'floor':>6}")
-    for r in rows: print(f"{r[0]:50} {r[1]:6d} {r[2]:4d} {r[3]:5d} {r[4]:9.2f} {r[5]:8.2f} {r[6]:6.2f} {r[7]:6.2f}")
+    print("floor = 1 + 3·batch·thin/(n+q): the eval forward plus thin SGLD steps (forward + backward ≈ 3 forwards of a minibatch);")
+    print("        reuse on (reuse_step_losses=True): 1 + (3·thin − 1)·batch/(n+q), the minibatch rows' losses come from the next step's forward")
+    print(f"{'problem':50} {'reuse':>5} {'chains':>6} {'thin':>4} {'batch':>5} {'ms/draw':>9} {'fwd ms':>8} {'ratio':>6} {'floor':>6}")
+    for r in rows: print(f"{r[0]:50} {r[1]:>5} {r[2]:6d} {r[3]:4d} {r[4]:5d} {r[5]:9.2f} {r[6]:8.2f} {r[7]:6.2f} {r[8]:6.2f}")
     print("\nwhere the time of one kept draw goes (thin=1, the largest chain count; pieces timed separately, ms and share)")
     print(f"{'problem':50} {'SGLD step':>14} {'eval fwd':>14} {'cov update':>14} {'sum':>8} {'1 fwd':>7}")
     for name, s, e, c, t, f in prof:
@@ -142,9 +149,10 @@ if __name__ == '__main__':
     p.add_argument('--threads', type=int, default=1, help='torch CPU threads (1: on a shared, loaded machine more threads wait on each other)')
     p.add_argument('--batch', default='default', help="SGLD minibatch sizes for draw, e.g. 'default,16'")
     p.add_argument('--precond', default='none,kfac', help="samplers for draw: 'none' (plain steps) and/or 'kfac' (the default preconditioner, where the problem's calibration built one)")
+    p.add_argument('--reuse', default='on,off', help="reuse_step_losses of bif() for draw: 'on' (the default of bif) and/or 'off'")
     p.add_argument('--chains', default='1,8', help='chain counts for draw'); p.add_argument('--vmap-chains', default='1,4,8,16')
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    a.batch = a.batch.split(',')
+    a.batch, a.reuse = a.batch.split(','), a.reuse.split(',')
     a.chains, a.vmap_chains = [int(c) for c in a.chains.split(',')], [int(c) for c in a.vmap_chains.split(',')]
     for w in a.what: dict(draw=draw_bench, cov=cov_bench, vmap=vmap_bench)[w](a)

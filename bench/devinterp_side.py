@@ -42,10 +42,11 @@ def worker(a):
                params=sum(p.numel() for p in model.parameters()))
     if a.worker.startswith('ours'):
         from bif_nbdev.bif import bif
-        lf = token_loss if a.worker == 'ours-token' else seq_loss
+        lf = token_loss if a.worker == 'ours-token' else seq_loss  # 'ours-noreuse': per sequence, reuse_step_losses=False
         t = time.perf_counter()
         r = bif(model, (tr,), (qu,), lf, chains=a.chains, draws=a.draws, burnin=HP['burnin'], eps=HP['eps'], gamma=HP['gamma'],
-                nbeta=HP['nbeta'], batch_size=HP['batch_size'], seed=a.seed, progress=False, device=a.device)
+                nbeta=HP['nbeta'], batch_size=HP['batch_size'], seed=a.seed, progress=False, device=a.device,
+                reuse_step_losses=a.worker != 'ours-noreuse')
         if sync: sync()
         out['seconds'] = time.perf_counter() - t
         out['scores'] = r.per_sequence().scores.tolist()
@@ -123,7 +124,7 @@ if __name__ == '__main__':
     p = argparse.ArgumentParser()
     p.add_argument('--worker', default=None); p.add_argument('--out', default=None); p.add_argument('--seed', type=int, default=0)
     p.add_argument('--chains', default='2,8'); p.add_argument('--draws', type=int, default=50)
-    p.add_argument('--methods', default='devinterp,ours,ours-token')
+    p.add_argument('--methods', default='devinterp,ours,ours-noreuse,ours-token')
     p.add_argument('--device', default='cpu'); p.add_argument('--threads', type=int, default=1)
     a = p.parse_args()
     if a.worker:

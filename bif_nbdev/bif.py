@@ -21,7 +21,7 @@ __all__ = ['PRECOND_RANK', 'SIGN_NOTE', 'chain_losses', 'hessian_spectrum_stats'
            'hessian_lambda_min', 'default_burnin', 'effective_sample_size', 'split_rhat', 'BIFResult', 'per_sequence',
            'top_k', 'save', 'load_result', 'bif', 'plot_traces', 'plot_scores', 'top_k_table']
 
-# %% ../nbs/05_bif.ipynb #27168796
+# %% ../nbs/05_bif.ipynb #5466e4ef
 def _in_order(examples:Examples, batch_size:int|None):
     "(start, batch) over all examples in order, like `Examples.batches`; slices (views, no copy) of tensor examples."
     if examples.tensors is None: yield from examples.batches(batch_size); return
@@ -29,8 +29,12 @@ def _in_order(examples:Examples, batch_size:int|None):
     for s in range(0, len(examples), bs): yield s, tuple(t[s:s + bs] for t in examples.tensors)
 
 @torch.no_grad()
-def chain_losses(post:LocalPosterior, params:dict, examples:Examples, batch_size:int=256, seq_len:int|None=None, vectorize='auto') -> Tensor:
-    "Losses of every example for every chain: [C, n] (or [C, n, seq_len] for per-token losses), float32."
+def chain_losses(post:LocalPosterior, params:dict, examples:Examples, batch_size:int=256, seq_len:int|None=None, vectorize='auto',
+                 known:tuple|None=None) -> Tensor:
+    """Losses of every example for every chain: [C, n] (or [C, n, seq_len] for per-token losses), float32.
+    `known=(idx, losses)`: chain c's rows `idx[c]` already have their losses `losses[c]` (e.g. from an SGLD step's forward pass at
+    the same weights); only the other rows are evaluated."""
+    if known is not None: return _chain_losses_rest(post, params, examples, batch_size, seq_len, vectorize, *known)
     C = next(iter(params.values())).shape[0]
     n = len(examples); out = None
     for s, batch in _in_order(examples, batch_size):
@@ -51,7 +55,42 @@ def chain_losses(post:LocalPosterior, params:dict, examples:Examples, batch_size
             out[:, s:s + B, :l.shape[2]] = l
     return out
 
-# %% ../nbs/05_bif.ipynb #d5145fce
+# %% ../nbs/05_bif.ipynb #d078a9ff
+def _place(out:Tensor, c:int, rows:Tensor, l:Tensor):
+    "Write chain c's losses `l` of examples `rows` into `out` (per-token losses padded with zeros)."
+    if l.dim() == 1: out[c, rows] = l.to(out.device, out.dtype); return
+    if l.shape[1] > out.shape[2]: raise ValueError(f"A batch has {l.shape[1]} positions but the sequence length was fixed at {out.shape[2]}.")
+    out[c, rows, :l.shape[1]] = l.to(out.device, out.dtype)
+
+@torch.no_grad()
+def _chain_losses_rest(post, params, examples, batch_size, seq_len, vectorize, idx:Tensor, losses:Tensor) -> Tensor:
+    C, n = idx.shape[0], len(examples)
+    dev = losses.device
+    idx = idx.to('cpu', torch.long)
+    rest = torch.ones(C, n, dtype=torch.bool); rest[torch.arange(C)[:, None], idx] = False
+    m = n - idx.shape[1]
+    if (rest.sum(1) != m).any(): raise ValueError("known rows must be distinct within each chain.")
+    rest = rest.nonzero()[:, 1].reshape(C, m)  # each chain's other rows, in order
+    shape = (C, n) if losses.dim() == 2 else (C, n, seq_len or losses.shape[2])
+    out = torch.zeros(shape, dtype=torch.float32, device=dev)
+    for c in range(C): _place(out, c, idx[c], losses[c])
+    bs = batch_size or examples.default_batch_size or 256
+    vm = vectorize is True or (vectorize == 'auto' and _vmap_pays(post, min(bs, m), C))
+    for s in range(0, m, bs):
+        rows = rest[:, s:s + bs]
+        l = None
+        if vm:  # one collated batch of C·b rows, split into [C, b, ...]
+            try:
+                b = _tree_map(lambda t: t.reshape(C, -1, *t.shape[1:]), to_device(examples.batch(rows.reshape(-1)), post.device))
+                l = torch.func.vmap(post.losses, in_dims=(0, 0))(params, b)
+            except Exception:
+                if vectorize is True: raise
+        for c in range(C):
+            lc = l[c] if l is not None else post.losses({k: v[c] for k, v in params.items()}, to_device(examples.batch(rows[c]), post.device))
+            _place(out, c, rows[c], lc)
+    return out
+
+# %% ../nbs/05_bif.ipynb #73de061e
 def hessian_spectrum_stats(post:LocalPosterior, examples:int=512, iters:int=20, probes:int=8, seed:int=0):
     "Estimates of λ_max and of the mean eigenvalue tr(H)/d of the Hessian of the mean training loss at w*."
     g = make_generator(seed)
@@ -75,7 +114,7 @@ def hessian_spectrum_stats(post:LocalPosterior, examples:int=512, iters:int=20, 
             tr += dot(z, hvp(z)).item() / probes
     return dict(lambda_max=max(lam.item(), 0.), mean_eig=max(tr / post.dim, 0.), dim=post.dim, examples=m)
 
-# %% ../nbs/05_bif.ipynb #cde95c84
+# %% ../nbs/05_bif.ipynb #2772f86d
 PRECOND_RANK = 16  # stiff directions deflated by the default preconditioner
 
 def _resolve_precond(precond, post:LocalPosterior, eps, calib_examples:int, seed:int, rank:int=PRECOND_RANK):
@@ -174,7 +213,7 @@ def default_burnin(hp:dict, draws:int) -> int:
     else: relax = math.ceil(1 / (hp['eps'] * hp['gamma'])) if hp['gamma'] > 0 else draws
     return int(min(5000, max(draws // 2, relax)))
 
-# %% ../nbs/05_bif.ipynb #c68e8329
+# %% ../nbs/05_bif.ipynb #b44bd0c4
 def effective_sample_size(trace:Tensor) -> float:
     "ESS of a [chains, draws] trace: draws / integrated autocorrelation time, summed over chains (Geyer's initial positive sequence)."
     x = torch.as_tensor(trace, dtype=torch.float64)
@@ -204,7 +243,7 @@ def split_rhat(trace:Tensor) -> float:
     if W == 0: return 1.0
     return float(torch.sqrt(((T - 1) / T * W + B / T) / W))
 
-# %% ../nbs/05_bif.ipynb #1e08e2eb
+# %% ../nbs/05_bif.ipynb #7da3ee30
 SIGN_NOTE = ("scores[i, j] = −Cov(ℓ_i, φ_j) under the local posterior ≈ (change of query j's loss per unit up-weighting of "
              "training example i)/nβ: negative = helpful (proponent), positive = harmful (opponent). nβ·scores ≈ classical IF "
              "with damping γ/nβ. corr = −Pearson correlation, same sign, in [−1, 1].")
@@ -236,7 +275,7 @@ class BIFResult:
         return (f"BIFResult(scores {tuple(self.scores.shape)}, chains={c.get('chains')}, draws={c.get('draws')}, eps={c.get('eps'):.3g}, "
                 f"gamma={c.get('gamma'):.3g}, nbeta={c.get('nbeta'):.3g}, ESS={self.ess:.0f}, R̂={self.rhat:.3f})\n  sign: negative = helpful; see .sign")
 
-# %% ../nbs/05_bif.ipynb #dd7f5d43
+# %% ../nbs/05_bif.ipynb #6b7b3913
 def per_sequence(self:BIFResult) -> BIFResult:
     "The per-sequence result ([n_train, n_query]) of a per-token run; its scores equal the token sums of `scores`."
     if not self.per_token: return self
@@ -251,7 +290,7 @@ def top_k(self:BIFResult, query:int, k:int=10, by:str='scores', helpful:bool=Tru
     return idx, (-vals if helpful else vals)
 BIFResult.top_k = top_k
 
-# %% ../nbs/05_bif.ipynb #7872863d
+# %% ../nbs/05_bif.ipynb #5df19d50
 def save(self:BIFResult, path):
     "Save to a safetensors file (tensors + JSON metadata; no pickle)."
     from safetensors.torch import save_file
@@ -286,10 +325,10 @@ def load_result(path) -> BIFResult:
 BIFResult.save = save
 BIFResult.load = staticmethod(load_result)
 
-# %% ../nbs/05_bif.ipynb #f165e06f
+# %% ../nbs/05_bif.ipynb #bea576ad
 _RUN_KEYS = ('chains', 'draws', 'burnin', 'thin', 'eps', 'gamma', 'nbeta', 'batch_size', 'seed', 'scheme', 'n_train', 'n_query', 'train_len', 'query_len')
 
-def _save_checkpoint(path, state:ChainState, stats:dict, traces:dict, cfg:dict):
+def _save_checkpoint(path, state:ChainState, stats:dict, traces:dict, cfg:dict, pending:bool=False):
     from safetensors.torch import save_file
     t = {f'params.{k}': v for k, v in state.params.items()}
     for i, g in enumerate(state.generators): t[f'gen.{i}'] = g.get_state()
@@ -300,7 +339,8 @@ def _save_checkpoint(path, state:ChainState, stats:dict, traces:dict, cfg:dict):
     for k, v in traces.items():
         if len(v): t[f'trace.{k}'] = torch.stack(v, 1) if isinstance(v, list) else v
     meta = {'config': json.dumps({k: cfg[k] for k in _RUN_KEYS}), 'step': str(state.step), 'chain_ids': json.dumps(state.chain_ids),
-            'traces': json.dumps([k for k, v in traces.items() if len(v)]), 'format': 'bif_nbdev.checkpoint/1'}
+            'traces': json.dumps([k for k, v in traces.items() if len(v)]), 'format': 'bif_nbdev.checkpoint/1',
+            'pending_draw': str(int(pending))}  # a kept draw at these weights whose losses are not recorded yet
     tmp = str(path) + '.tmp'
     save_file({k: v.detach().cpu().contiguous() for k, v in t.items()}, tmp, metadata=meta)
     os.replace(tmp, str(path))
@@ -317,7 +357,7 @@ def _load_checkpoint(path, cfg:dict):
     if diff: raise ValueError(f"Checkpoint {path} belongs to a run with other settings {diff} (saved, now): pass the same settings to resume, or a new checkpoint path.")
     return meta, t
 
-# %% ../nbs/05_bif.ipynb #83fc1d86
+# %% ../nbs/05_bif.ipynb #c7071e9d
 def _diverged(post:LocalPosterior, state:ChainState, loss:Tensor, loss0:float) -> list:
     "[(row, reason)] for the chains that diverged (one vectorized test, one device sync; details only on failure)."
     bad = []
@@ -332,7 +372,7 @@ def _diverged(post:LocalPosterior, state:ChainState, loss:Tensor, loss0:float) -
         elif l > loss0 + 1e4 * (abs(loss0) + 1): bad.append((c, f'minibatch loss {l:.3g} exploded (at w*: {loss0:.3g})'))
     return bad
 
-# %% ../nbs/05_bif.ipynb #b1788f37
+# %% ../nbs/05_bif.ipynb #7ed991b1
 def bif(model:nn.Module, # trained model; its current weights are w* (they are not modified)
         train, # training examples: tuple of tensors, Dataset or DataLoader (rows of the result)
         query, # query examples, same forms (columns of the result)
@@ -361,6 +401,7 @@ def bif(model:nn.Module, # trained model; its current weights are w* (they are n
         callback:Callable|None=None, # callback(step, state) after every SGLD step (e.g. to stop early)
         calib_examples:int=512, # training examples used to estimate the Hessian's spectrum for the defaults
         buffer:int=32, # draws buffered per covariance update
+        reuse_step_losses='auto', # at a kept draw, take the minibatch rows' losses from the next SGLD step's forward pass (True/False; 'auto': where the draw's forward goes chain by chain)
        ) -> BIFResult:
     "Bayesian influence of every training example on every query: −Cov(ℓ_i, φ_j) under the local posterior around w*."
     if on_diverge not in ('raise', 'drop'): raise ValueError(f"on_diverge must be 'raise' or 'drop', got {on_diverge!r}.")
@@ -376,18 +417,18 @@ def bif(model:nn.Module, # trained model; its current weights are w* (they are n
         with eval_mode(model):
             return _bif(model, train_ex, query_ex, loss_fn, query_loss_fn, chains, draws, burnin, thin, eps, gamma, nbeta,
                         batch_size, seed, device, eval_batch_size, vectorize, precond, scheme, on_diverge, checkpoint,
-                        checkpoint_every, keep_trajectories, progress, callback, calib_examples, buffer)
+                        checkpoint_every, keep_trajectories, progress, callback, calib_examples, buffer, reuse_step_losses)
     finally:
         if device != home: model.to(home)
 
-# %% ../nbs/05_bif.ipynb #e0cbacd0
+# %% ../nbs/05_bif.ipynb #3ac5a270
 def _progress(total, disable, initial=0):
     from tqdm.auto import tqdm
     return tqdm(total=total, initial=initial, disable=disable, desc='BIF (SGLD steps)', leave=False)
 
 def _bif(model, train_ex, query_ex, loss_fn, query_loss_fn, chains, draws, burnin, thin, eps, gamma, nbeta, batch_size, seed,
          device, eval_batch_size, vectorize, precond, scheme, on_diverge, checkpoint, checkpoint_every, keep_trajectories, progress,
-         callback, calib_examples, buffer):
+         callback, calib_examples, buffer, reuse_step_losses='auto'):
     t0 = time.time()
     trainable_params(model)  # clear error when nothing is trainable
     # 1. losses at w*: shapes, finiteness, sequence lengths
@@ -424,6 +465,12 @@ def _bif(model, train_ex, query_ex, loss_fn, query_loss_fn, chains, draws, burni
     if train_len is not None: stats['sequence'] = StreamingCov(n, q, chains, buffer, device=device)
     traces = {'train': [], 'query': [], 'minibatch': []}
     trajs = {'train': [], 'query': []} if keep_trajectories else None
+    pending = False  # a kept draw at the current weights, to be recorded with the next step's forward pass
+    if reuse_step_losses == 'auto':  # not when vmap shares one batch among all chains (splitting it costs more than B rows)
+        rest = min(eval_batch_size or n, max(n - post.batch_size, 1))
+        reuse_step_losses = not (vectorize is True or (vectorize == 'auto' and _vmap_pays(post, rest, chains)))
+    elif reuse_step_losses not in (True, False): raise ValueError(f"reuse_step_losses must be True, False or 'auto', got {reuse_step_losses!r}.")
+    cfg['reuse_step_losses'] = bool(reuse_step_losses)
     if checkpoint and os.path.exists(checkpoint):
         meta, t = _load_checkpoint(checkpoint, cfg)
         ids = json.loads(meta['chain_ids'])
@@ -436,13 +483,27 @@ def _bif(model, train_ex, query_ex, loss_fn, query_loss_fn, chains, draws, burni
             prefix = f'stats.{name}.'
             stats[name] = sc.load_state_dict({k[len(prefix):]: v for k, v in t.items() if k.startswith(prefix)})
         for k in json.loads(meta['traces']): traces[k] = list(t[f'trace.{k}'].unbind(1))
+        pending = meta.get('pending_draw', '0') == '1'
         if keep_trajectories: warnings.warn("Trajectories before the checkpoint were not saved; only later draws are kept.")
     total = burnin + draws * thin
     pbar = _progress(total, not progress, state.step)
-    interrupted = False
+    def record(known=None):  # one kept draw at the current weights: every loss, into the estimators and traces
+        xt = chain_losses(post, state.params, train_ex, eval_batch_size, train_len, vectorize, known)
+        yt = chain_losses(qpost, state.params, query_ex, eval_batch_size, query_len, vectorize)
+        stats['main'].update(xt.reshape(state.chains, -1), yt.reshape(state.chains, -1))
+        if train_len is not None: stats['sequence'].update(xt.sum(2), yt.sum(2))
+        traces['train'].append(example_loss(xt.reshape(-1, *xt.shape[2:])).reshape(state.chains, n).mean(1).cpu())
+        traces['query'].append(example_loss(yt.reshape(-1, *yt.shape[2:])).reshape(state.chains, q).mean(1).cpu())
+        if trajs is not None: trajs['train'].append(xt.cpu()); trajs['query'].append(yt.cpu())
     try:
         while state.step < total:
-            loss = sgld_step(post, state, cfg['eps'], vectorize, precond, scheme)
+            if pending and reuse_step_losses:  # the step's forward pass at these weights gives the minibatch rows' losses
+                g = sgld_gradients(post, state, vectorize, keep_losses=True)
+                record((g.idx, g.losses)); pending = False
+                loss = sgld_update(post, state, g, cfg['eps'], precond, scheme)
+            else:
+                if pending: record(); pending = False
+                loss = sgld_step(post, state, cfg['eps'], vectorize, precond, scheme)
             traces['minibatch'].append(loss.detach().float().cpu())
             bad = _diverged(post, state, loss, loss0)
             if bad:
@@ -458,26 +519,22 @@ def _bif(model, train_ex, query_ex, loss_fn, query_loss_fn, chains, draws, burni
                 if trajs: trajs = {k: [v[keep] for v in vs] for k, vs in trajs.items()}
             s = state.step
             if s > burnin and (s - burnin) % thin == 0:
-                xt = chain_losses(post, state.params, train_ex, eval_batch_size, train_len, vectorize)
-                yt = chain_losses(qpost, state.params, query_ex, eval_batch_size, query_len, vectorize)
-                stats['main'].update(xt.reshape(state.chains, -1), yt.reshape(state.chains, -1))
-                if train_len is not None: stats['sequence'].update(xt.sum(2), yt.sum(2))
-                traces['train'].append(example_loss(xt.reshape(-1, *xt.shape[2:])).reshape(state.chains, n).mean(1).cpu())
-                traces['query'].append(example_loss(yt.reshape(-1, *yt.shape[2:])).reshape(state.chains, q).mean(1).cpu())
-                if trajs is not None: trajs['train'].append(xt.cpu()); trajs['query'].append(yt.cpu())
-            if checkpoint and s % checkpoint_every == 0: _save_checkpoint(checkpoint, state, stats, traces, cfg)
+                if reuse_step_losses and s < total: pending = True
+                else: record()
+            if checkpoint and s % checkpoint_every == 0: _save_checkpoint(checkpoint, state, stats, traces, cfg, pending)
             pbar.update(1)
             if callback is not None: callback(s, state)
     except KeyboardInterrupt:
-        if checkpoint: _save_checkpoint(checkpoint, state, stats, traces, cfg)
+        if checkpoint: _save_checkpoint(checkpoint, state, stats, traces, cfg, pending)
         raise
     finally: pbar.close()
+    if pending: record()  # a run resumed at its last step with the last draw not yet recorded
     if checkpoint: _save_checkpoint(checkpoint, state, stats, traces, cfg)
     cfg.update(chains_kept=state.chain_ids, vectorized=getattr(state, 'vectorized', None), calibration=hp['calibration'],
                seconds=round(time.time() - t0, 3), device=str(device))
     return _result(stats, traces, trajs, cfg, n, q, train_len, query_len)
 
-# %% ../nbs/05_bif.ipynb #888f21ec
+# %% ../nbs/05_bif.ipynb #54571dc8
 def _scores_from(sc:StreamingCov, shape):
     scores = (-sc.cov()).float().reshape(shape)
     corr = (-sc.corr()).float().reshape(shape)
@@ -496,7 +553,7 @@ def _result(stats, traces, trajs, cfg, n, q, train_len, query_len):
     traj = {k: torch.stack(v, 1) for k, v in trajs.items()} if trajs else None
     return BIFResult(scores, corr, stderr, cfg, tt, qt, seq, traj)
 
-# %% ../nbs/05_bif.ipynb #1f0c7c70
+# %% ../nbs/05_bif.ipynb #c6ea850c
 def plot_traces(self:BIFResult, ax=None):
     "Per-chain traces of the mean training and query losses at the kept draws."
     import matplotlib.pyplot as plt

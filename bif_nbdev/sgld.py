@@ -13,9 +13,10 @@ from .core import *
 
 # %% auto #0
 __all__ = ['SCHEMES', 'example_loss', 'SGLDDivergence', 'LocalPosterior', 'chain_seed', 'ChainState', 'init_chains',
-           'select_chains', 'chain_batches', 'potential_grads', 'chain_noise', 'sgld_step', 'run_chains']
+           'select_chains', 'chain_batch_index', 'chain_batches', 'potential_grads', 'chain_noise', 'StepGradients',
+           'sgld_gradients', 'sgld_update', 'sgld_step', 'run_chains']
 
-# %% ../nbs/03_sgld.ipynb #e7cd51b6
+# %% ../nbs/03_sgld.ipynb #64406f97
 def example_loss(losses:Tensor) -> Tensor:
     "Per-example loss from `loss_fn`'s output: itself for `[B]`, the sum over positions for `[B, S]`."
     return losses if losses.dim() == 1 else losses.sum(1)
@@ -52,11 +53,16 @@ class LocalPosterior:
 
     def potential(self, params:dict, batch):
         "Minibatch estimate of U(w) = nβ·L(w) + γ/2·‖w − w*‖²; returns (U, minibatch mean loss)."
+        U, (loss, _) = self.potential_and_losses(params, batch)
+        return U, loss
+
+    def potential_and_losses(self, params:dict, batch):
+        "Like `potential`, with the per-example (or per-token) losses of the batch as well: (U, (mean loss, losses))."
         out = self._f(params, batch)
         if out.dim() not in (1, 2): raise ValueError(f"loss_fn must return per-example losses [B] or [B, S], got shape {tuple(out.shape)}.")
         loss = example_loss(out).mean()
         prior = sum(((p - self.center[k]) ** 2).sum() for k, p in params.items())
-        return self.nbeta * loss + 0.5 * self.gamma * prior, loss.detach()
+        return self.nbeta * loss + 0.5 * self.gamma * prior, (loss.detach(), out.detach())
 
     def __repr__(self): return f"LocalPosterior(n={self.n}, dim={self.dim}, nbeta={self.nbeta:g}, gamma={self.gamma:g}, batch_size={self.batch_size})"
 
@@ -93,7 +99,7 @@ def select_chains(state:ChainState, keep:list) -> ChainState:
     return ChainState({k: v[idx] for k, v in state.params.items()}, [state.generators[i] for i in keep], state.step,
                       [state.chain_ids[i] for i in keep], pn)
 
-# %% ../nbs/03_sgld.ipynb #23346d67
+# %% ../nbs/03_sgld.ipynb #52b0b1f5
 def _tree_map(fn, b):
     if isinstance(b, Tensor): return fn(b)
     if isinstance(b, dict): return {k: _tree_map(fn, v) for k, v in b.items()}
@@ -101,41 +107,48 @@ def _tree_map(fn, b):
     if isinstance(b, (tuple, list)): return type(b)(_tree_map(fn, v) for v in b)
     return b
 
-def chain_batches(post:LocalPosterior, state:ChainState):
-    "One minibatch per chain, collated together and split into tensors of shape [C, B, ...]."
+def chain_batch_index(post:LocalPosterior, state:ChainState) -> Tensor:
+    "The training rows of every chain's next minibatch, [C, B]: B distinct rows per chain from its own generator (all rows when B ≥ n)."
     n, B, C = post.n, post.batch_size, state.chains
-    if B >= n: idx = torch.arange(n).repeat(C)
-    else: idx = torch.cat([torch.randperm(n, generator=g, device=g.device)[:B].cpu() for g in state.generators])
-    batch = to_device(post.train.batch(idx), post.device)
+    if B >= n: return torch.arange(n).repeat(C, 1)
+    return torch.stack([torch.randperm(n, generator=g, device=g.device)[:B].cpu() for g in state.generators])
+
+def chain_batches(post:LocalPosterior, state:ChainState, idx:Tensor|None=None):
+    "One minibatch per chain (rows `idx` [C, B], drawn if not given), collated together and split into tensors of shape [C, B, ...]."
+    if idx is None: idx = chain_batch_index(post, state)
+    C = idx.shape[0]
+    batch = to_device(post.train.batch(idx.reshape(-1)), post.device)
     return _tree_map(lambda t: t.reshape(C, -1, *t.shape[1:]), batch)
 
-# %% ../nbs/03_sgld.ipynb #a8e76b94
-def _grads_vmap(post, params, batch):
-    g = torch.func.vmap(torch.func.grad(post.potential, has_aux=True), in_dims=(0, 0))
-    return g(params, batch)
+# %% ../nbs/03_sgld.ipynb #ecceb66d
+def _grads_vmap(post, params, batch, keep_losses=False):
+    f = post.potential_and_losses if keep_losses else post.potential
+    return torch.func.vmap(torch.func.grad(f, has_aux=True), in_dims=(0, 0))(params, batch)
 
-def _grads_loop(post, params, batch):
-    gfn = torch.func.grad(post.potential, has_aux=True)
+def _grads_loop(post, params, batch, keep_losses=False):
+    gfn = torch.func.grad(post.potential_and_losses if keep_losses else post.potential, has_aux=True)
     C = next(iter(params.values())).shape[0]
     outs = [gfn({k: v[c] for k, v in params.items()}, _tree_map(lambda t: t[c], batch)) for c in range(C)]
     grads = {k: torch.stack([o[0][k] for o in outs]) for k in params}
+    if keep_losses: return grads, (torch.stack([o[1][0] for o in outs]), torch.stack([o[1][1] for o in outs]))
     return grads, torch.stack([o[1] for o in outs])
 
 def _vmap_pays(post:LocalPosterior, rows:int, chains:int=2) -> bool:
     "Whether vmap over chains should beat a loop for a pass over `rows` examples (2+ chains; a GPU, or a CPU and small work)."
     return chains > 1 and (post.device.type != 'cpu' or post.dim * rows < 2 ** 22)
 
-def potential_grads(post:LocalPosterior, state:ChainState, batch, vectorize='auto'):
-    "∇U for every chain (dict of [C, *shape]) and each chain's minibatch mean loss [C]; `vectorize` in (True, False, 'auto')."
+def potential_grads(post:LocalPosterior, state:ChainState, batch, vectorize='auto', keep_losses:bool=False):
+    """∇U for every chain (dict of [C, *shape]) and each chain's minibatch mean loss [C]; `vectorize` in (True, False, 'auto').
+    With `keep_losses` the second item is (mean loss [C], per-example losses [C, B] or [C, B, S]) of the same forward pass."""
     if vectorize is True or (vectorize == 'auto' and _vmap_pays(post, post.batch_size, state.chains)):
-        try: return _grads_vmap(post, state.params, batch), True
+        try: return _grads_vmap(post, state.params, batch, keep_losses), True
         except Exception as e:
             if vectorize is True: raise
             warnings.warn(f"torch.func.vmap could not vectorize the chains ({type(e).__name__}: {str(e)[:200]}); "
                           "falling back to a loop over chains (pass vectorize=False to silence this).")
-    return _grads_loop(post, state.params, batch), False
+    return _grads_loop(post, state.params, batch, keep_losses), False
 
-# %% ../nbs/03_sgld.ipynb #b79c6bd2
+# %% ../nbs/03_sgld.ipynb #219e8b9e
 def chain_noise(state:ChainState, like:dict) -> dict:
     "Standard normal noise for every chain, drawn as one flat vector per chain from its own generator."
     d = sum(v[0].numel() for v in like.values())
@@ -148,11 +161,26 @@ def chain_noise(state:ChainState, like:dict) -> dict:
 
 SCHEMES = ('sgld', 'lm')
 
-def sgld_step(post:LocalPosterior, state:ChainState, eps:float, vectorize='auto', precond=None, scheme:str='sgld'):
-    "Advance every chain by one step (in place); return each chain's minibatch mean loss [C]."
+@dataclass
+class StepGradients:
+    "What one SGLD step computed before it moved: ∇U per chain, the minibatch mean losses [C], its rows [C, B] and (if kept) their losses."
+    grads: dict # name -> Tensor[C, *shape]
+    loss: Tensor # [C] minibatch mean loss
+    idx: Tensor # [C, B] the training rows of each chain's minibatch
+    losses: Tensor|None = None # [C, B] or [C, B, S] per-example (per-token) losses of those rows, at the weights before the step
+    vectorized: bool = False
+
+def sgld_gradients(post:LocalPosterior, state:ChainState, vectorize='auto', keep_losses:bool=False) -> StepGradients:
+    "The first half of a step: draw every chain's minibatch and compute ∇U at the current weights (nothing moves yet)."
+    idx = chain_batch_index(post, state)
+    out, vectorized = potential_grads(post, state, chain_batches(post, state, idx), vectorize, keep_losses)
+    grads, (loss, losses) = out if keep_losses else (out[0], (out[1], None))
+    return StepGradients(grads, loss, idx, losses, vectorized)
+
+def sgld_update(post:LocalPosterior, state:ChainState, g:StepGradients, eps:float, precond=None, scheme:str='sgld') -> Tensor:
+    "The second half: draw the noise and move every chain (in place); return the minibatch mean losses [C]."
     if scheme not in SCHEMES: raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}.")
-    batch = chain_batches(post, state)
-    (grads, loss), vectorized = potential_grads(post, state, batch, vectorize)
+    grads = g.grads
     noise = chain_noise(state, state.params)
     if scheme == 'lm':
         if state.prev_noise is None: state.prev_noise = chain_noise(state, state.params)
@@ -166,10 +194,15 @@ def sgld_step(post:LocalPosterior, state:ChainState, eps:float, vectorize='auto'
             m = 1.0 if precond is None else precond[k]
             p.add_(-0.5 * eps * m * grads[k] + math.sqrt(eps) * (m ** 0.5 if precond is not None else 1.0) * noise[k])
     state.step += 1
-    state.vectorized = vectorized
-    return loss
+    state.vectorized = g.vectorized
+    return g.loss
 
-# %% ../nbs/03_sgld.ipynb #375c846c
+def sgld_step(post:LocalPosterior, state:ChainState, eps:float, vectorize='auto', precond=None, scheme:str='sgld'):
+    "Advance every chain by one step (in place); return each chain's minibatch mean loss [C]."
+    if scheme not in SCHEMES: raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}.")
+    return sgld_update(post, state, sgld_gradients(post, state, vectorize), eps, precond, scheme)
+
+# %% ../nbs/03_sgld.ipynb #53eda7cc
 def run_chains(post:LocalPosterior, chains:int, steps:int, eps:float, seed:int=0, vectorize='auto', precond=None, keep_every:int=1, scheme='sgld'):
     "Run `chains` chains for `steps` SGLD steps from w*; return the stacked flat weights of every `keep_every`-th step [T, C, d] and the losses [T, C]."
     state = init_chains(post, chains, seed)

@@ -47,3 +47,19 @@ def test_streaming_rows_and_order_independence():
     v1, i1 = chunked_top_k(lambda a, b: M[a:b], 100, 5, chunk=9)
     v2, i2 = chunked_top_k(lambda a, b: M.flip(0)[a:b], 100, 5, chunk=13)
     assert torch.equal(v1, v2) and torch.equal(i1, 99 - i2)
+
+
+def test_reused_step_losses_per_token():
+    "A draw's minibatch rows taken from the SGLD step (padded to the minibatch's width) = evaluating every row again."
+    texts = ['a b c', 'c b a d e', 'b c', 'd e a b', 'e d', 'a e', 'b d c a e']
+    tok = make_word_tokenizer(texts)
+    lm = make_tiny_gptneox(len(tok), hidden_size=16, num_layers=1, num_heads=2, tokenizer=tok)
+    dl = text_loader(texts, tok, batch_size=3)
+    ids, mask = token_table(dl, tok.pad_token_id)
+    for B in (2, 7):  # a minibatch of 2 of the 7 texts, and the full batch (every row from the step)
+        kw = dict(chains=2, draws=12, burnin=3, thin=2, eps=1e-3, gamma=100., nbeta=10., batch_size=B, progress=False, keep_trajectories=True)
+        on, off = (bif(lm, dl, dl, causal_lm_loss, reuse_step_losses=r, **kw) for r in (True, False))
+        assert torch.allclose(on.trajectories['train'], off.trajectories['train'], rtol=1e-5, atol=1e-6)
+        scale = off.scores.abs().max()
+        assert scale > 0 and (on.scores - off.scores).abs().max() <= 1e-4 * scale
+        assert on.scores[~mask].abs().max() == 0
