@@ -25,7 +25,7 @@ def timed(f):
     t = time.perf_counter(); s = f(); return s, time.perf_counter() - t
 
 
-def run(name, m, seeds, alpha, dampings, proj_dim, skip):
+def run(name, m, seeds, alpha, dampings, proj_dim, skip, bif_precond='auto'):
     st = lds_setting(name)
     gt = lds_ground_truth(st, m=m, alpha=alpha, seeds=seeds, verbose=True)
     cks = []
@@ -60,7 +60,8 @@ def run(name, m, seeds, alpha, dampings, proj_dim, skip):
             rows.append(best)
     else: print('kronfluence not installed: EK-FAC/K-FAC skipped')
     if 'bif' not in skip:  # default hyperparameters (no damping grid: BIF picks its own); wall time includes calibration
-        for lab, kw in BIF_BUDGETS.items(): add(lab, lambda: bif(model, tr, q, lf, progress=False, **kw).scores)
+        tag = '' if bif_precond == 'auto' else f', precond={bif_precond}'
+        for lab, kw in BIF_BUDGETS.items(): add(lab[:-1] + tag + ')', lambda: bif(model, tr, q, lf, progress=False, precond=bif_precond, **kw).scores)
     p = sum(v.numel() for v in model.parameters())
     print(f"\n{name}: {st.n_train} train, {len(q[0])} query, {p} parameters; M={m} subsets (alpha={alpha}), "
           f"{seeds} seeds each, retraining {gt.seconds:.0f} s (0 = cached)")
@@ -78,7 +79,8 @@ if __name__ == '__main__':
     ap.add_argument('--proj-dim', type=int, default=1024)
     ap.add_argument('--skip', nargs='*', default=[], help="e.g. 'if' to skip the exact influence (slow for the CNN)")
     ap.add_argument('--threads', type=int, default=1)
+    ap.add_argument('--bif-precond', default='auto', help="bif()'s precond: 'auto' (default) or 'kfac' (Kronecker blocks on conv layers too)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     print('exact IF from', IF_SOURCE)
-    for s in a.settings: run(s, a.m, a.seeds, a.alpha, a.dampings, a.proj_dim, a.skip)
+    for s in a.settings: run(s, a.m, a.seeds, a.alpha, a.dampings, a.proj_dim, a.skip, a.bif_precond)

@@ -114,7 +114,7 @@ def hessian_spectrum_stats(post:LocalPosterior, examples:int=512, iters:int=20, 
             tr += dot(z, hvp(z)).item() / probes
     return dict(lambda_max=max(lam.item(), 0.), mean_eig=max(tr / post.dim, 0.), dim=post.dim, examples=m)
 
-# %% ../nbs/05_bif.ipynb #2772f86d
+# %% ../nbs/05_bif.ipynb #7de6ffd1
 PRECOND_RANK = 16  # stiff directions deflated by the default preconditioner
 
 def _resolve_precond(precond, post:LocalPosterior, eps, calib_examples:int, seed:int, rank:int=PRECOND_RANK):
@@ -125,7 +125,8 @@ def _resolve_precond(precond, post:LocalPosterior, eps, calib_examples:int, seed
     if precond == 'auto':
         covered = sum(m.weight.numel() + (m.bias.numel() if m.bias is not None else 0) for m in linear_blocks(post).values())
         if eps is not None or covered < post.dim / 2: return None, None
-    return fit_preconditioner(post, calib_examples, rank, seed=seed), 'kfac'
+    # 'auto': linear layers only (conv layers get the scalar); 'kfac': conv layers too (KFC), opt-in, see below
+    return fit_preconditioner(post, calib_examples, rank, seed=seed, conv=precond == 'kfac'), 'kfac'
 
 def default_hyperparameters(model:nn.Module, train, loss_fn:Callable, nbeta:float|None=None, gamma:float|None=None,
                             eps:float|None=None, batch_size:int|None=None, damping_factor:float=0.01, eps_factor:float|None=None,
@@ -153,7 +154,8 @@ def default_hyperparameters(model:nn.Module, train, loss_fn:Callable, nbeta:floa
     post = LocalPosterior(model, ex, loss_fn, hp['nbeta'], hp['gamma'], hp['batch_size'])
     rank = PRECOND_RANK if precond_rank is None else precond_rank
     hp['precond'], hp['precond_kind'] = _resolve_precond(precond, post, eps, calib_examples, seed, rank)
-    if eps_factor is None: eps_factor = 0.5 if scheme == 'lm' else 0.2
+    if eps_factor is None:  # Kronecker blocks on conv layers: half the step (rare, abrupt exits at the full one, see above)
+        eps_factor = (0.5 if scheme == 'lm' else 0.2) * (0.5 if getattr(hp['precond'], 'conv_blocks', None) else 1)
     if eps is not None: hp['eps'] = float(eps)
     else:
         if hp['precond_kind'] == 'kfac':
@@ -372,7 +374,7 @@ def _diverged(post:LocalPosterior, state:ChainState, loss:Tensor, loss0:float) -
         elif l > loss0 + 1e4 * (abs(loss0) + 1): bad.append((c, f'minibatch loss {l:.3g} exploded (at w*: {loss0:.3g})'))
     return bad
 
-# %% ../nbs/05_bif.ipynb #7ed991b1
+# %% ../nbs/05_bif.ipynb #f7d3cd16
 def bif(model:nn.Module, # trained model; its current weights are w* (they are not modified)
         train, # training examples: tuple of tensors, Dataset or DataLoader (rows of the result)
         query, # query examples, same forms (columns of the result)
@@ -391,7 +393,7 @@ def bif(model:nn.Module, # trained model; its current weights are w* (they are n
         query_loss_fn:Callable|None=None, # the observable φ if it differs from loss_fn (default: loss_fn)
         eval_batch_size:int=256, # batch size of the forward passes at each draw
         vectorize='auto', # vmap over chains (True), loop (False), or try vmap first ('auto')
-        precond='auto', # 'auto' (Kronecker, chapter 3b, when eps is not given), 'kfac', None, a diagonal {name: tensor} or a KroneckerPreconditioner
+        precond='auto', # 'auto' (Kronecker on nn.Linear, chapter 3b, when eps is not given), 'kfac' (also nn.Conv2d), None, a diagonal {name: tensor} or a KroneckerPreconditioner
         scheme:str='lm', # 'lm' (Leimkuhler-Matthews: same cost, no Gaussian bias) or 'sgld' (Euler-Maruyama, the paper's update)
         on_diverge:str='raise', # 'raise' an error naming eps, or 'drop' the chain with a warning
         checkpoint:str|None=None, # file to checkpoint to and resume from

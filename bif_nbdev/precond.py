@@ -12,8 +12,9 @@ from .core import *
 from .sgld import LocalPosterior, example_loss
 
 # %% auto #0
-__all__ = ['calibration_index', 'calibration_batch', 'hvp_fn', 'linear_blocks', 'kronecker_factors', 'KroneckerPreconditioner',
-           'preconditioned_curvature', 'preconditioned_lambda_max', 'fit_preconditioner']
+__all__ = ['calibration_index', 'calibration_batch', 'hvp_fn', 'linear_blocks', 'kronecker_blocks', 'layer_rows',
+           'kronecker_factors', 'KroneckerPreconditioner', 'preconditioned_curvature', 'preconditioned_lambda_max',
+           'fit_preconditioner']
 
 # %% ../nbs/03b_preconditioner.ipynb #57e17906
 def calibration_index(post:LocalPosterior, examples:int=512, seed:int=0) -> Tensor:
@@ -38,7 +39,7 @@ def hvp_fn(post:LocalPosterior, batch) -> Callable:
             return dict(zip(names, torch.autograd.grad(dot, [ps[k] for k in names])))
     return hvp
 
-# %% ../nbs/03b_preconditioner.ipynb #7dd717c1
+# %% ../nbs/03b_preconditioner.ipynb #e02d6db7
 def linear_blocks(post:LocalPosterior) -> dict:
     "The `nn.Linear` modules whose weight (and bias, if any) are trainable parameters of `post`: {module name: module}."
     out = {}
@@ -49,13 +50,37 @@ def linear_blocks(post:LocalPosterior) -> dict:
         if p in post.center and (m.bias is None or b in post.center): out[name] = m
     return out
 
+def _kfc_conv(m:nn.Module) -> bool:
+    "A Conv2d whose weight gradient is an unfolded-patch product: one group, zero padding given as numbers."
+    return isinstance(m, nn.Conv2d) and m.groups == 1 and m.padding_mode == 'zeros' and not isinstance(m.padding, str)
+
+def kronecker_blocks(post:LocalPosterior, conv:bool=True) -> dict:
+    "`linear_blocks` plus (with `conv`) the `nn.Conv2d` layers (one group, zero padding) with trainable weight (and bias): {module name: module}."
+    out = {}
+    for name, m in post.model.named_modules():
+        if not (isinstance(m, nn.Linear) or (conv and _kfc_conv(m))): continue
+        p = f'{name}.weight' if name else 'weight'
+        b = f'{name}.bias' if name else 'bias'
+        if p in post.center and (m.bias is None or b in post.center): out[name] = m
+    return out
+
+def layer_rows(mod:nn.Module, x:Tensor, gout:Tensor) -> tuple:
+    """The rows (a, g) K-FAC sees for a layer with input `x` and output gradient `gout`: one row per token for `nn.Linear`,
+    one per output position for `nn.Conv2d` (a = the unfolded input patch, flattened like `weight.reshape(out, -1)`)."""
+    if isinstance(mod, nn.Conv2d):
+        if x.dim() == 3: x, gout = x[None], gout[None]
+        a = nn.functional.unfold(x, mod.kernel_size, mod.dilation, mod.padding, mod.stride)  # [B, in·kh·kw, positions]
+        return a.transpose(1, 2).reshape(-1, a.shape[1]), gout.flatten(2).transpose(1, 2).reshape(-1, gout.shape[1])
+    return x.reshape(-1, x.shape[-1]), gout.reshape(-1, gout.shape[-1])
+
 def kronecker_factors(post:LocalPosterior,
                       examples:int=512, # training examples used (a random subset when there are more)
                       seed:int=0, # seed of the subset
                       batch_size:int=256, # examples per forward/backward pass
+                      conv:bool=True, # also the Conv2d layers (KFC); False: linear layers only
                      ) -> dict:
-    "K-FAC factors {module name: (A, G, has_bias)}: A = mean ā āᵀ over rows (tokens), G = Σ g gᵀ / examples, g = ∂ℓ/∂output."
-    mods = linear_blocks(post)
+    "K-FAC factors {module name: (A, G, has_bias)}: A = mean ā āᵀ over rows (tokens, positions), G = Σ g gᵀ / examples, g = ∂ℓ/∂output."
+    mods = kronecker_blocks(post, conv)
     if not mods: return {}
     idx = calibration_index(post, examples, seed); m = len(idx)
     acts, grads, hooks = {}, {}, []
@@ -73,8 +98,7 @@ def kronecker_factors(post:LocalPosterior,
                 example_loss(post.loss_fn(post.model, b)).sum().backward()
                 for name, mod in mods.items():
                     if name not in grads: raise ValueError(f"Layer {name!r} got no gradient from loss_fn: is it used by the model's forward pass?")
-                    a = acts[name].reshape(-1, acts[name].shape[-1]).double()
-                    g = grads[name].reshape(-1, grads[name].shape[-1]).double()
+                    a, g = layer_rows(mod, acts[name], grads[name]); a, g = a.double(), g.double()
                     if mod.bias is not None: a = torch.cat([a, torch.ones(len(a), 1, dtype=a.dtype, device=a.device)], 1)
                     A[name] = A[name] + a.T @ a; G[name] = G[name] + g.T @ g; rows[name] += len(a)
     finally:
@@ -82,13 +106,13 @@ def kronecker_factors(post:LocalPosterior,
         post.model.zero_grad(set_to_none=True)
     return {k: (A[k] / rows[k], G[k] / m, mods[k].bias is not None) for k in mods}
 
-# %% ../nbs/03b_preconditioner.ipynb #54a79df0
+# %% ../nbs/03b_preconditioner.ipynb #0d330832
 class KroneckerPreconditioner:
-    "M = R Rᵀ ≈ (nβH + γI)⁻¹: Kronecker-factored on linear layers, scalar elsewhere, optionally deflated on its stiffest directions."
+    "M = R Rᵀ ≈ (nβH + γI)⁻¹: Kronecker-factored on linear and conv layers, scalar elsewhere, optionally deflated on its stiffest directions."
     def __init__(self,
                  post:LocalPosterior, # the posterior (gives nβ, γ and the parameter shapes)
                  factors:dict, # `kronecker_factors(post)`
-                 other_curvature:float|None=None, # curvature assumed for parameters outside linear layers (default: the linear blocks' mean)
+                 other_curvature:float|None=None, # curvature assumed for parameters outside the Kronecker blocks (default: their mean)
                 ):
         self.names = list(post.center)
         self.shapes = {k: v.shape for k, v in post.center.items()}
@@ -104,22 +128,24 @@ class KroneckerPreconditioner:
             trace += curv.sum().item(); size += curv.numel()
         rest = [k for k in self.names if k not in covered]
         if other_curvature is None:
-            if rest and not size: raise ValueError("The model has no trainable nn.Linear layer to build Kronecker factors from: "
+            if rest and not size: raise ValueError("The model has no trainable nn.Linear or nn.Conv2d layer to build Kronecker factors from: "
                                                    "pass other_curvature (e.g. the mean Hessian eigenvalue), or use precond=None.")
             other_curvature = trace / max(size, 1)
         self.other_curvature = float(other_curvature)
         self.scalar = {k: (post.nbeta * self.other_curvature + post.gamma) ** -0.5 for k in rest}
         self.V, self.c = None, None
+        self.conv_blocks = [n for n in self.blocks if len(self.shapes[f'{n}.weight' if n else 'weight']) > 2]
 
     def _half(self, d:dict) -> dict:
-        "(nβ A⊗G + γ)^(-1/2) on the linear blocks, a scalar elsewhere (symmetric); `d` holds [C, *shape] tensors."
+        "(nβ A⊗G + γ)^(-1/2) on the Kronecker blocks, a scalar elsewhere (symmetric); `d` holds [C, *shape] tensors."
         out = {}
         for name, (Qg, Qa, Dh, has_bias) in self.blocks.items():
             w = f'{name}.weight' if name else 'weight'; b = f'{name}.bias' if name else 'bias'
-            W = torch.cat([d[w], d[b][..., None]], -1) if has_bias else d[w]
+            W = d[w].reshape(d[w].shape[0], self.shapes[w][0], -1)  # a conv kernel [out, in, kh, kw] as [out, in·kh·kw]
+            W = torch.cat([W, d[b][..., None]], -1) if has_bias else W
             W = Qg @ ((Qg.T @ W @ Qa) * Dh) @ Qa.T
-            if has_bias: out[w], out[b] = W[..., :-1], W[..., -1]
-            else: out[w] = W
+            if has_bias: out[w], out[b] = W[..., :-1].reshape(d[w].shape), W[..., -1]
+            else: out[w] = W.reshape(d[w].shape)
         for k, s in self.scalar.items(): out[k] = d[k] * s
         return {k: out[k] for k in d}
 
@@ -142,10 +168,10 @@ class KroneckerPreconditioner:
 
     @property
     def rank(self) -> int: return 0 if self.V is None else len(self.c)
-    def __repr__(self): return (f"KroneckerPreconditioner({len(self.blocks)} linear blocks, {len(self.scalar)} scalar parameters, "
+    def __repr__(self): return (f"KroneckerPreconditioner({len(self.blocks)} Kronecker blocks, {len(self.scalar)} scalar parameters, "
                                 f"deflation rank {self.rank})")
 
-# %% ../nbs/03b_preconditioner.ipynb #4d49b73d
+# %% ../nbs/03b_preconditioner.ipynb #816a8ea6
 def _flatteners(post):
     names = list(post.center); shapes = [post.center[k].shape for k in names]; sizes = [post.center[k].numel() for k in names]
     to_dict = lambda X: dict(zip(names, [t.reshape((X.shape[0],) + s) for t, s in zip(torch.split(X, sizes, 1), shapes)]))
@@ -184,9 +210,10 @@ def fit_preconditioner(post:LocalPosterior,
                        iters:int=6, # block power iterations (each costs `rank` Hessian-vector products)
                        seed:int=0,
                        other_curvature:float|None=None, # see KroneckerPreconditioner
+                       conv:bool=True, # Kronecker blocks for Conv2d layers too (else they get the scalar)
                       ) -> KroneckerPreconditioner:
     "A KroneckerPreconditioner for `post`, deflated on the `rank` stiffest directions of the preconditioned curvature."
-    pre = KroneckerPreconditioner(post, kronecker_factors(post, examples, seed), other_curvature)
+    pre = KroneckerPreconditioner(post, kronecker_factors(post, examples, seed, conv=conv), other_curvature)
     if rank <= 0: return pre
     op = preconditioned_curvature(post, pre, calibration_batch(post, examples, seed))
     dt = next(iter(post.center.values()))
