@@ -124,14 +124,17 @@ def cov_bench(a):
 def vmap_bench(a):
     dev, sync = a.device, cuda_sync(a.device)
     print(f"\n(c) vectorized chains (vmap) vs a loop over chains: one sgld_step of all chains  [{_env(a)}]")
-    print(f"{'problem':50} {'C':>3} {'vmap ms':>9} {'loop ms':>9} {'loop/vmap':>9} {'vmap ms/chain':>13}")
+    print("rows = parameters x minibatch rows, the quantity 'auto' compares with its threshold (steps at a tiny eps: timing only)")
+    print(f"{'problem':50} {'batch':>5} {'rows':>9} {'C':>3} {'vmap ms':>9} {'loop ms':>9} {'loop/vmap':>9} {'vmap ms/chain':>13}")
     for name, (model, train, query, lf, hp) in _problems(dev, a.models).items():
-        post = LocalPosterior(model, train, lf, hp['nbeta'], hp['gamma'], hp['batch_size'])
-        for C in a.vmap_chains:
-            sv, sl = init_chains(post, C, 0), init_chains(post, C, 0)
-            t_v, _ = median_time(lambda: sgld_step(post, sv, hp['eps'], vectorize=True), a.repeats, sync=sync)
-            t_l, _ = median_time(lambda: sgld_step(post, sl, hp['eps'], vectorize=False), a.repeats, sync=sync)
-            print(f"{name:50} {C:3d} {t_v*1e3:9.2f} {t_l*1e3:9.2f} {t_l/t_v:9.2f} {t_v/C*1e3:13.2f}")
+        for bs in a.batch:
+            post = LocalPosterior(model, train, lf, hp['nbeta'], hp['gamma'], hp['batch_size'] if bs == 'default' else int(bs))
+            for C in a.vmap_chains:
+                sv, sl = init_chains(post, C, 0), init_chains(post, C, 0)
+                t_v, _ = median_time(lambda: sgld_step(post, sv, 1e-12, vectorize=True), a.repeats, sync=sync)
+                t_l, _ = median_time(lambda: sgld_step(post, sl, 1e-12, vectorize=False), a.repeats, sync=sync)
+                rows = post.dim * post.batch_size
+                print(f"{name:50} {post.batch_size:5d} {rows / 2 ** 20:8.1f}M {C:3d} {t_v*1e3:9.2f} {t_l*1e3:9.2f} {t_l/t_v:9.2f} {t_v/C*1e3:13.2f}")
 
 
 def _env(a):

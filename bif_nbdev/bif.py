@@ -359,7 +359,7 @@ def _load_checkpoint(path, cfg:dict):
     if diff: raise ValueError(f"Checkpoint {path} belongs to a run with other settings {diff} (saved, now): pass the same settings to resume, or a new checkpoint path.")
     return meta, t
 
-# %% ../nbs/05_bif.ipynb #c7071e9d
+# %% ../nbs/05_bif.ipynb #f887a38f
 def _diverged(post:LocalPosterior, state:ChainState, loss:Tensor, loss0:float) -> list:
     "[(row, reason)] for the chains that diverged (one vectorized test, one device sync; details only on failure)."
     bad = []
@@ -373,6 +373,12 @@ def _diverged(post:LocalPosterior, state:ChainState, loss:Tensor, loss0:float) -
         elif post.gamma > 0 and r2 > 100 * post.dim / post.gamma: bad.append((c, f'‖w − w*‖² = {r2:.3g} > 100·d/γ = {100 * post.dim / post.gamma:.3g}'))
         elif l > loss0 + 1e4 * (abs(loss0) + 1): bad.append((c, f'minibatch loss {l:.3g} exploded (at w*: {loss0:.3g})'))
     return bad
+
+def _divergence_error(step:int, msg:str, post:LocalPosterior, eps:float) -> SGLDDivergence:
+    "The error for chains that left the posterior: it names eps first, then gamma, then the minibatch (whose gradient noise can kick chains out)."
+    more = f", or a larger batch_size (now {post.batch_size} of {post.n})" if post.batch_size < post.n else ''
+    return SGLDDivergence(f"SGLD diverged at step {step} ({msg}). Lower the step size: eps={eps:.3g} -> try eps={eps / 10:.3g} "
+                          f"(or raise gamma={post.gamma:.3g} to localize more strongly{more}).")
 
 # %% ../nbs/05_bif.ipynb #f7d3cd16
 def bif(model:nn.Module, # trained model; its current weights are w* (they are not modified)
@@ -423,7 +429,7 @@ def bif(model:nn.Module, # trained model; its current weights are w* (they are n
     finally:
         if device != home: model.to(home)
 
-# %% ../nbs/05_bif.ipynb #3ac5a270
+# %% ../nbs/05_bif.ipynb #16f1140c
 def _progress(total, disable, initial=0):
     from tqdm.auto import tqdm
     return tqdm(total=total, initial=initial, disable=disable, desc='BIF (SGLD steps)', leave=False)
@@ -511,8 +517,7 @@ def _bif(model, train_ex, query_ex, loss_fn, query_loss_fn, chains, draws, burni
             if bad:
                 msg = '; '.join(f"chain {state.chain_ids[c]}: {why}" for c, why in bad)
                 if on_diverge == 'raise' or len(bad) == state.chains:
-                    raise SGLDDivergence(f"SGLD diverged at step {state.step} ({msg}). Lower the step size: eps={cfg['eps']:.3g} -> try "
-                                         f"eps={cfg['eps'] / 10:.3g} (or raise gamma={cfg['gamma']:.3g} to localize more strongly).")
+                    raise _divergence_error(state.step, msg, post, cfg['eps'])
                 keep = [c for c in range(state.chains) if c not in {b for b, _ in bad}]
                 warnings.warn(f"Dropping diverged chains ({msg}); {len(keep)} remain. A smaller eps (now {cfg['eps']:.3g}) avoids this.")
                 state = select_chains(state, keep)

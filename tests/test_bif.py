@@ -62,8 +62,11 @@ def test_per_token_losses_give_token_scores_that_sum_to_sequence_scores():
 
 def test_divergence_error_names_the_step_size():
     model, train, query = _linreg()
-    with pytest.raises(SGLDDivergence, match=r'Lower the step size: eps=0.5'):
-        bif(model, train, query, squared_loss, chains=2, draws=20, eps=0.5, progress=False)
+    with pytest.raises(SGLDDivergence, match=r'Lower the step size: eps=0.5') as e:
+        bif(model, train, query, squared_loss, chains=2, draws=20, eps=0.5, batch_size=len(train[0]), progress=False)
+    assert 'batch_size' not in str(e.value)  # full batch: no minibatch noise to blame
+    with pytest.raises(SGLDDivergence, match=r'or a larger batch_size \(now 10 of 60\)'):
+        bif(model, train, query, squared_loss, chains=2, draws=20, eps=0.5, batch_size=10, progress=False)
 
 
 def test_bad_inputs(tmp_path):
