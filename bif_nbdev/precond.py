@@ -16,7 +16,7 @@ __all__ = ['calibration_index', 'calibration_batch', 'hvp_fn', 'linear_blocks', 
            'kronecker_factors', 'KroneckerPreconditioner', 'preconditioned_curvature', 'preconditioned_lambda_max',
            'fit_preconditioner']
 
-# %% ../nbs/03b_preconditioner.ipynb #57e17906
+# %% ../nbs/03b_preconditioner.ipynb #07ec1e83
 def calibration_index(post:LocalPosterior, examples:int=512, seed:int=0) -> Tensor:
     "Indices of a fixed random subset of at most `examples` training examples (all of them, in order, when there are fewer)."
     m = min(int(examples), post.n)
@@ -28,15 +28,18 @@ def calibration_batch(post:LocalPosterior, examples:int=512, seed:int=0):
     return to_device(post.train.batch(calibration_index(post, examples, seed)), post.device)
 
 def hvp_fn(post:LocalPosterior, batch) -> Callable:
-    "v ↦ H v (dicts of parameter-shaped tensors) for the Hessian of the mean loss over `batch` at w*."
-    names = list(post.center)
+    """v ↦ H v (dicts of parameter-shaped tensors) for the Hessian of the mean loss over `batch` at w*.
+    Every product is at the same w*, so the gradient and its graph are built once, at the first call, and kept."""
+    names, graph = list(post.center), {}
     def hvp(v:dict) -> dict:
-        ps = {k: post.center[k].clone().requires_grad_(True) for k in names}
         with torch.enable_grad():
-            loss = example_loss(post.losses(ps, batch)).mean()
-            g = torch.autograd.grad(loss, [ps[k] for k in names], create_graph=True)
+            if not graph:
+                ps = {k: post.center[k].clone().requires_grad_(True) for k in names}
+                loss = example_loss(post.losses(ps, batch)).mean()
+                graph['ps'], graph['g'] = ps, torch.autograd.grad(loss, [ps[k] for k in names], create_graph=True)
+            ps, g = graph['ps'], graph['g']
             dot = sum((gi * v[k]).sum() for gi, k in zip(g, names))
-            return dict(zip(names, torch.autograd.grad(dot, [ps[k] for k in names])))
+            return dict(zip(names, torch.autograd.grad(dot, [ps[k] for k in names], retain_graph=True)))
     return hvp
 
 # %% ../nbs/03b_preconditioner.ipynb #e02d6db7
