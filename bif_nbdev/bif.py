@@ -429,7 +429,62 @@ def bif(model:nn.Module, # trained model; its current weights are w* (they are n
     finally:
         if device != home: model.to(home)
 
-# %% ../nbs/05_bif.ipynb #16f1140c
+# %% ../nbs/05_bif.ipynb #33516197
+class _Run:
+    "The mutable state of a sampling run: the chains, the estimators, the traces, kept trajectories, a draw waiting for its step."
+    def __init__(self, state, stats, traces, trajs=None, pending=False):
+        self.state, self.stats, self.traces, self.trajs, self.pending = state, stats, traces, trajs, pending
+
+def _resolve_reuse(reuse, post:LocalPosterior, vectorize, eval_batch_size, chains:int) -> bool:
+    "`reuse_step_losses`: True, False, or 'auto' = where the draw's forward passes go chain by chain (no shared vmap batch)."
+    if reuse == 'auto':  # not when vmap shares one batch among all chains (splitting it costs more than B rows)
+        rest = min(eval_batch_size or post.n, max(post.n - post.batch_size, 1))
+        return not (vectorize is True or (vectorize == 'auto' and _vmap_pays(post, rest, chains)))
+    if reuse not in (True, False): raise ValueError(f"reuse_step_losses must be True, False or 'auto', got {reuse!r}.")
+    return reuse
+
+def _sample(run:_Run, post:LocalPosterior, qpost:LocalPosterior, train_ex:Examples, query_ex:Examples, *, total:int, burnin:int,
+            thin:int, eps:float, precond, scheme:str, vectorize, eval_batch_size:int, train_len, query_len, loss0:float,
+            on_diverge:str, reuse:bool, train_share:float=1.0, where:str='', after_step=None):
+    "Advance `run` to step `total`. `train_ex` may be a shard of the posterior's training set (then `reuse` must be False)."
+    n_rows, q = len(train_ex), len(query_ex)
+    def record(known=None):  # one kept draw at the current weights: every loss, into the estimators and traces
+        st = run.state
+        xt = chain_losses(post, st.params, train_ex, eval_batch_size, train_len, vectorize, known)
+        yt = chain_losses(qpost, st.params, query_ex, eval_batch_size, query_len, vectorize)
+        run.stats['main'].update(xt.reshape(st.chains, -1), yt.reshape(st.chains, -1))
+        if train_len is not None: run.stats['sequence'].update(xt.sum(2), yt.sum(2))
+        run.traces['train'].append(example_loss(xt.reshape(-1, *xt.shape[2:])).reshape(st.chains, n_rows).mean(1).cpu() * train_share)
+        run.traces['query'].append(example_loss(yt.reshape(-1, *yt.shape[2:])).reshape(st.chains, q).mean(1).cpu())
+        if run.trajs is not None: run.trajs['train'].append(xt.cpu()); run.trajs['query'].append(yt.cpu())
+    while run.state.step < total:
+        if run.pending and reuse:  # the step's forward pass at these weights gives the minibatch rows' losses
+            g = sgld_gradients(post, run.state, vectorize, keep_losses=True)
+            record((g.idx, g.losses)); run.pending = False
+            loss = sgld_update(post, run.state, g, eps, precond, scheme)
+        else:
+            if run.pending: record(); run.pending = False
+            loss = sgld_step(post, run.state, eps, vectorize, precond, scheme)
+        if 'minibatch' in run.traces: run.traces['minibatch'].append(loss.detach().float().cpu())
+        bad = _diverged(post, run.state, loss, loss0)
+        if bad:
+            st = run.state
+            msg = '; '.join(f"chain {st.chain_ids[c]}: {why}" for c, why in bad)
+            if on_diverge == 'raise' or len(bad) == st.chains: raise _divergence_error(st.step, msg, post, eps)
+            keep = [c for c in range(st.chains) if c not in {b for b, _ in bad}]
+            warnings.warn(f"Dropping diverged chains ({msg}); {len(keep)} remain{where}. A smaller eps (now {eps:.3g}) avoids this.")
+            run.state = select_chains(st, keep)
+            for sc in run.stats.values(): sc.select(keep)
+            run.traces = {k: [v[keep] for v in vs] for k, vs in run.traces.items()}
+            if run.trajs: run.trajs = {k: [v[keep] for v in vs] for k, vs in run.trajs.items()}
+        s = run.state.step
+        if s > burnin and (s - burnin) % thin == 0:
+            if reuse and s < total: run.pending = True
+            else: record()
+        if after_step is not None: after_step(s)
+    if run.pending: record(); run.pending = False  # a run resumed at its last step with the last draw not yet recorded
+
+# %% ../nbs/05_bif.ipynb #424195d1
 def _progress(total, disable, initial=0):
     from tqdm.auto import tqdm
     return tqdm(total=total, initial=initial, disable=disable, desc='BIF (SGLD steps)', leave=False)
@@ -473,12 +528,9 @@ def _bif(model, train_ex, query_ex, loss_fn, query_loss_fn, chains, draws, burni
     if train_len is not None: stats['sequence'] = StreamingCov(n, q, chains, buffer, device=device)
     traces = {'train': [], 'query': [], 'minibatch': []}
     trajs = {'train': [], 'query': []} if keep_trajectories else None
-    pending = False  # a kept draw at the current weights, to be recorded with the next step's forward pass
-    if reuse_step_losses == 'auto':  # not when vmap shares one batch among all chains (splitting it costs more than B rows)
-        rest = min(eval_batch_size or n, max(n - post.batch_size, 1))
-        reuse_step_losses = not (vectorize is True or (vectorize == 'auto' and _vmap_pays(post, rest, chains)))
-    elif reuse_step_losses not in (True, False): raise ValueError(f"reuse_step_losses must be True, False or 'auto', got {reuse_step_losses!r}.")
+    reuse_step_losses = _resolve_reuse(reuse_step_losses, post, vectorize, eval_batch_size, chains)
     cfg['reuse_step_losses'] = bool(reuse_step_losses)
+    pending = False  # a kept draw at the current weights, to be recorded with the next step's forward pass
     if checkpoint and os.path.exists(checkpoint):
         meta, t = _load_checkpoint(checkpoint, cfg)
         ids = json.loads(meta['chain_ids'])
@@ -494,54 +546,27 @@ def _bif(model, train_ex, query_ex, loss_fn, query_loss_fn, chains, draws, burni
         pending = meta.get('pending_draw', '0') == '1'
         if keep_trajectories: warnings.warn("Trajectories before the checkpoint were not saved; only later draws are kept.")
     total = burnin + draws * thin
+    run = _Run(state, stats, traces, trajs, pending)
     pbar = _progress(total, not progress, state.step)
-    def record(known=None):  # one kept draw at the current weights: every loss, into the estimators and traces
-        xt = chain_losses(post, state.params, train_ex, eval_batch_size, train_len, vectorize, known)
-        yt = chain_losses(qpost, state.params, query_ex, eval_batch_size, query_len, vectorize)
-        stats['main'].update(xt.reshape(state.chains, -1), yt.reshape(state.chains, -1))
-        if train_len is not None: stats['sequence'].update(xt.sum(2), yt.sum(2))
-        traces['train'].append(example_loss(xt.reshape(-1, *xt.shape[2:])).reshape(state.chains, n).mean(1).cpu())
-        traces['query'].append(example_loss(yt.reshape(-1, *yt.shape[2:])).reshape(state.chains, q).mean(1).cpu())
-        if trajs is not None: trajs['train'].append(xt.cpu()); trajs['query'].append(yt.cpu())
+    def after_step(s):
+        if checkpoint and s % checkpoint_every == 0: _save_checkpoint(checkpoint, run.state, run.stats, run.traces, cfg, run.pending)
+        pbar.update(1)
+        if callback is not None: callback(s, run.state)
     try:
-        while state.step < total:
-            if pending and reuse_step_losses:  # the step's forward pass at these weights gives the minibatch rows' losses
-                g = sgld_gradients(post, state, vectorize, keep_losses=True)
-                record((g.idx, g.losses)); pending = False
-                loss = sgld_update(post, state, g, cfg['eps'], precond, scheme)
-            else:
-                if pending: record(); pending = False
-                loss = sgld_step(post, state, cfg['eps'], vectorize, precond, scheme)
-            traces['minibatch'].append(loss.detach().float().cpu())
-            bad = _diverged(post, state, loss, loss0)
-            if bad:
-                msg = '; '.join(f"chain {state.chain_ids[c]}: {why}" for c, why in bad)
-                if on_diverge == 'raise' or len(bad) == state.chains:
-                    raise _divergence_error(state.step, msg, post, cfg['eps'])
-                keep = [c for c in range(state.chains) if c not in {b for b, _ in bad}]
-                warnings.warn(f"Dropping diverged chains ({msg}); {len(keep)} remain. A smaller eps (now {cfg['eps']:.3g}) avoids this.")
-                state = select_chains(state, keep)
-                for sc in stats.values(): sc.select(keep)
-                for k in traces: traces[k] = [v[keep] for v in traces[k]]
-                if trajs: trajs = {k: [v[keep] for v in vs] for k, vs in trajs.items()}
-            s = state.step
-            if s > burnin and (s - burnin) % thin == 0:
-                if reuse_step_losses and s < total: pending = True
-                else: record()
-            if checkpoint and s % checkpoint_every == 0: _save_checkpoint(checkpoint, state, stats, traces, cfg, pending)
-            pbar.update(1)
-            if callback is not None: callback(s, state)
+        _sample(run, post, qpost, train_ex, query_ex, total=total, burnin=burnin, thin=thin, eps=cfg['eps'], precond=precond,
+                scheme=scheme, vectorize=vectorize, eval_batch_size=eval_batch_size, train_len=train_len, query_len=query_len,
+                loss0=loss0, on_diverge=on_diverge, reuse=reuse_step_losses, after_step=after_step)
     except KeyboardInterrupt:
-        if checkpoint: _save_checkpoint(checkpoint, state, stats, traces, cfg, pending)
+        if checkpoint: _save_checkpoint(checkpoint, run.state, run.stats, run.traces, cfg, run.pending)
         raise
     finally: pbar.close()
-    if pending: record()  # a run resumed at its last step with the last draw not yet recorded
+    state, stats, traces, trajs = run.state, run.stats, run.traces, run.trajs
     if checkpoint: _save_checkpoint(checkpoint, state, stats, traces, cfg)
     cfg.update(chains_kept=state.chain_ids, vectorized=getattr(state, 'vectorized', None), calibration=hp['calibration'],
                seconds=round(time.time() - t0, 3), device=str(device))
     return _result(stats, traces, trajs, cfg, n, q, train_len, query_len)
 
-# %% ../nbs/05_bif.ipynb #54571dc8
+# %% ../nbs/05_bif.ipynb #b59ec4b9
 def _scores_from(sc:StreamingCov, shape):
     scores = (-sc.cov()).float().reshape(shape)
     corr = (-sc.corr()).float().reshape(shape)
@@ -560,7 +585,7 @@ def _result(stats, traces, trajs, cfg, n, q, train_len, query_len):
     traj = {k: torch.stack(v, 1) for k, v in trajs.items()} if trajs else None
     return BIFResult(scores, corr, stderr, cfg, tt, qt, seq, traj)
 
-# %% ../nbs/05_bif.ipynb #c6ea850c
+# %% ../nbs/05_bif.ipynb #e8ec702f
 def plot_traces(self:BIFResult, ax=None):
     "Per-chain traces of the mean training and query losses at the kept draws."
     import matplotlib.pyplot as plt
