@@ -429,7 +429,7 @@ def bif(model:nn.Module, # trained model; its current weights are w* (they are n
     finally:
         if device != home: model.to(home)
 
-# %% ../nbs/05_bif.ipynb #33516197
+# %% ../nbs/05_bif.ipynb #dbf72792
 class _Run:
     "The mutable state of a sampling run: the chains, the estimators, the traces, kept trajectories, a draw waiting for its step."
     def __init__(self, state, stats, traces, trajs=None, pending=False):
@@ -445,8 +445,9 @@ def _resolve_reuse(reuse, post:LocalPosterior, vectorize, eval_batch_size, chain
 
 def _sample(run:_Run, post:LocalPosterior, qpost:LocalPosterior, train_ex:Examples, query_ex:Examples, *, total:int, burnin:int,
             thin:int, eps:float, precond, scheme:str, vectorize, eval_batch_size:int, train_len, query_len, loss0:float,
-            on_diverge:str, reuse:bool, train_share:float=1.0, where:str='', after_step=None):
-    "Advance `run` to step `total`. `train_ex` may be a shard of the posterior's training set (then `reuse` must be False)."
+            on_diverge:str, reuse:bool, train_share:float=1.0, where:str='', after_step=None, allow_empty:bool=False):
+    """Advance `run` to step `total`. `train_ex` may be a shard of the posterior's training set (then `reuse` must be False).
+    With `allow_empty` (a distributed rank: other ranks' chains may live on) dropping every chain ends the run instead of raising."""
     n_rows, q = len(train_ex), len(query_ex)
     def record(known=None):  # one kept draw at the current weights: every loss, into the estimators and traces
         st = run.state
@@ -470,13 +471,14 @@ def _sample(run:_Run, post:LocalPosterior, qpost:LocalPosterior, train_ex:Exampl
         if bad:
             st = run.state
             msg = '; '.join(f"chain {st.chain_ids[c]}: {why}" for c, why in bad)
-            if on_diverge == 'raise' or len(bad) == st.chains: raise _divergence_error(st.step, msg, post, eps)
+            if on_diverge == 'raise' or (len(bad) == st.chains and not allow_empty): raise _divergence_error(st.step, msg, post, eps)
             keep = [c for c in range(st.chains) if c not in {b for b, _ in bad}]
             warnings.warn(f"Dropping diverged chains ({msg}); {len(keep)} remain{where}. A smaller eps (now {eps:.3g}) avoids this.")
             run.state = select_chains(st, keep)
             for sc in run.stats.values(): sc.select(keep)
             run.traces = {k: [v[keep] for v in vs] for k, vs in run.traces.items()}
             if run.trajs: run.trajs = {k: [v[keep] for v in vs] for k, vs in run.trajs.items()}
+            if not keep: run.pending = False; return
         s = run.state.step
         if s > burnin and (s - burnin) % thin == 0:
             if reuse and s < total: run.pending = True

@@ -76,7 +76,7 @@ def _unfill(parts:dict, keep:list, buffer:int, device) -> StreamingCov:
     sc.load_state_dict({k: parts[k] for k in _PARTS})
     return sc.select(keep)
 
-# %% ../nbs/12_distributed.ipynb #38be2318
+# %% ../nbs/12_distributed.ipynb #509f6c58
 def local_bif(model:nn.Module, train, query, loss_fn:Callable, hp:dict, *, rank:int=0, world:int=1, shards:int=1,
               chains:int=8, draws:int=200, thin:int=1, seed:int=0, device=None,
               query_loss_fn:Callable|None=None, eval_batch_size:int=256, vectorize='auto', precond='auto',
@@ -114,7 +114,7 @@ def local_bif(model:nn.Module, train, query, loss_fn:Callable, hp:dict, *, rank:
     _sample(run, post, qpost, shard, query_ex, total=total, burnin=burnin, thin=thin, eps=hp['eps'], precond=precond, scheme=scheme,
             vectorize=vectorize, eval_batch_size=eval_batch_size, train_len=train_len, query_len=query_len, loss0=loss0,
             on_diverge=on_diverge, reuse=reuse, train_share=len(rows) / n, where=f' on rank {rank}',
-            after_step=None if callback is None else (lambda s: callback(s, run.state)))
+            after_step=None if callback is None else (lambda s: callback(s, run.state)), allow_empty=True)
     state, stats, traces, trajs = run.state, run.stats, run.traces, run.trajs
     # global-shape parts: zero outside this rank's chains / rows
     C, alive = chains, state.chain_ids
@@ -126,9 +126,11 @@ def local_bif(model:nn.Module, train, query, loss_fn:Callable, hp:dict, *, rank:
         out.update({f'sequence.{k}': v for k, v in _fill(stats['sequence'], C, n, alive, slice(rows.start, rows.stop), owns_y, device).items()})
     for k in ('train', 'query'):
         t = torch.zeros(C, draws, dtype=torch.float32)
-        if k == 'train' or owns_y: t[idx] = torch.stack(traces[k], 1)
+        if alive and (k == 'train' or owns_y): t[idx] = torch.stack(traces[k], 1)
         out[f'trace.{k}'] = t
-    if trajs is not None:
+    if trajs is not None and not alive:  # every chain of this rank diverged (on_diverge='drop'): nothing to contribute
+        out['traj.train'], out['traj.query'] = torch.zeros(C, draws, n, *([train_len] if train_len else [])), torch.zeros(C, draws, q, *([query_len] if query_len else []))
+    elif trajs is not None:
         xs, ys = torch.stack(trajs['train'], 1), torch.stack(trajs['query'], 1)  # [k, T, rows(, S)], [k, T, q(, S')]
         tx = torch.zeros(C, draws, n, *xs.shape[3:]); tx[idx, :, rows.start:rows.stop] = xs; out['traj.train'] = tx
         ty = torch.zeros(C, draws, *ys.shape[2:])
@@ -183,7 +185,7 @@ def prepare_bif(model:nn.Module, train, query, loss_fn:Callable, *, chains:int=8
                 n_query=len(query_ex), train_len=train_len, query_len=query_len, calibration=hp['calibration'],
                 loss0=example_loss(l0_train).mean().item(), world=int(world), shards=int(shards))
 
-# %% ../nbs/12_distributed.ipynb #bf22b964
+# %% ../nbs/12_distributed.ipynb #c88a7cf4
 def init_distributed(backend:str|None=None, # 'gloo' or 'nccl' (default: nccl if CUDA is available, else gloo)
                      init_method:str|None=None, # e.g. 'file:///tmp/store' (default: the environment, as torchrun sets it)
                      rank:int|None=None, world:int|None=None, # needed with init_method
@@ -247,7 +249,7 @@ def bif_distributed(model:nn.Module, train, query, loss_fn:Callable, *,
     finally:
         if device != home: model.to(home)
 
-# %% ../nbs/12_distributed.ipynb #27a6f6b1
+# %% ../nbs/12_distributed.ipynb #d7ad9ac1
 def _spawn_worker(rank, world, store, out, threads, args, kwargs):
     torch.set_num_threads(threads)
     init_distributed('gloo', f'file://{store}', rank, world)
