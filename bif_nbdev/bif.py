@@ -114,7 +114,7 @@ def hessian_spectrum_stats(post:LocalPosterior, examples:int=512, iters:int=20, 
             tr += dot(z, hvp(z)).item() / probes
     return dict(lambda_max=max(lam.item(), 0.), mean_eig=max(tr / post.dim, 0.), dim=post.dim, examples=m)
 
-# %% ../nbs/05_bif.ipynb #7de6ffd1
+# %% ../nbs/05_bif.ipynb #3ef9fcd0
 PRECOND_RANK = 16  # stiff directions deflated by the default preconditioner
 
 def _resolve_precond(precond, post:LocalPosterior, eps, calib_examples:int, seed:int, rank:int=PRECOND_RANK):
@@ -128,22 +128,39 @@ def _resolve_precond(precond, post:LocalPosterior, eps, calib_examples:int, seed
     # 'auto': linear layers only (conv layers get the scalar); 'kfac': conv layers too (KFC), opt-in, see below
     return fit_preconditioner(post, calib_examples, rank, seed=seed, conv=precond == 'kfac'), 'kfac'
 
+def _stages(disable:bool):
+    "A status line that names the calibration stage being computed (tqdm, so it shows in notebooks and terminals)."
+    from tqdm.auto import tqdm
+    bar = tqdm(disable=disable, desc='BIF calibration', leave=False, bar_format='{desc} [{elapsed}]')
+    def stage(name:str): bar.set_description_str(f'BIF calibration: {name}'); bar.update(1)
+    return bar, stage
+
 def default_hyperparameters(model:nn.Module, train, loss_fn:Callable, nbeta:float|None=None, gamma:float|None=None,
                             eps:float|None=None, batch_size:int|None=None, damping_factor:float=0.01, eps_factor:float|None=None,
-                            calib_examples:int=512, seed:int=0, precond='auto', scheme:str='lm', precond_rank:int|None=None) -> dict:
+                            calib_examples:int=512, seed:int=0, precond='auto', scheme:str='lm', precond_rank:int|None=None,
+                            progress:bool=False) -> dict:
     "Fill in the hyperparameters not given, by the heuristics above; returns them with the estimates they came from."
     if scheme not in SCHEMES: raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}.")
+    bar, stage = _stages(not progress)
+    try: return _calibrate(model, train, loss_fn, nbeta, gamma, eps, batch_size, damping_factor, eps_factor, calib_examples,
+                           seed, precond, scheme, precond_rank, stage)
+    finally: bar.close()
+
+def _calibrate(model, train, loss_fn, nbeta, gamma, eps, batch_size, damping_factor, eps_factor, calib_examples, seed, precond,
+               scheme, precond_rank, stage) -> dict:
     ex = as_examples(train); n = len(ex)
     hp = dict(nbeta=float(nbeta) if nbeta is not None else float(n),
               batch_size=int(min(n, batch_size if batch_size is not None else max(32, math.ceil(n / 8)))))
     info = {}
     if gamma is None or eps is None:
+        stage('Hessian λ_max')
         post = LocalPosterior(model, ex, loss_fn, hp['nbeta'], 0.0, hp['batch_size'])
         info = hessian_spectrum_stats(post, calib_examples, seed=seed)
         if not (info['lambda_max'] > 0):
             raise ValueError("The Hessian of the training loss at w* has no positive curvature that we could measure: pass eps and gamma explicitly.")
     if gamma is not None: hp['gamma'] = float(gamma)
     else:
+        stage('Hessian λ_min')
         info['lambda_min'] = hessian_lambda_min(post, info['lambda_max'], calib_examples, seed=seed)
         damping = max(damping_factor * info['lambda_max'], 2 * max(0.0, -info['lambda_min']))
         if nbeta is None:  # locality: the prior's spread per weight, 1/√γ, at most the weights' RMS
@@ -153,16 +170,19 @@ def default_hyperparameters(model:nn.Module, train, loss_fn:Callable, nbeta:floa
         hp['gamma'] = hp['nbeta'] * damping
     post = LocalPosterior(model, ex, loss_fn, hp['nbeta'], hp['gamma'], hp['batch_size'])
     rank = PRECOND_RANK if precond_rank is None else precond_rank
+    if isinstance(precond, str) and eps is None: stage('preconditioner')
     hp['precond'], hp['precond_kind'] = _resolve_precond(precond, post, eps, calib_examples, seed, rank)
     if eps_factor is None:  # Kronecker blocks on conv layers: half the step (rare, abrupt exits at the full one, see above)
         eps_factor = (0.5 if scheme == 'lm' else 0.2) * (0.5 if getattr(hp['precond'], 'conv_blocks', None) else 1)
     if eps is not None: hp['eps'] = float(eps)
     else:
         if hp['precond_kind'] == 'kfac':
+            stage('preconditioned λ_max')
             info['precond_lambda_max'] = preconditioned_lambda_max(post, hp['precond'], calib_examples, seed=seed)
             info['precond_rank'] = hp['precond'].rank
             eps0 = eps_factor / info['precond_lambda_max']
         else: eps0 = eps_factor / (hp['nbeta'] * info['lambda_max'] + hp['gamma'])
+        stage('step-size trial')
         hp['eps'], info['eps_halvings'] = stable_step_size(post, eps0, hp['precond'], scheme, seed=seed)
     hp['calibration'] = info
     return hp
@@ -380,7 +400,7 @@ def _divergence_error(step:int, msg:str, post:LocalPosterior, eps:float) -> SGLD
     return SGLDDivergence(f"SGLD diverged at step {step} ({msg}). Lower the step size: eps={eps:.3g} -> try eps={eps / 10:.3g} "
                           f"(or raise gamma={post.gamma:.3g} to localize more strongly{more}).")
 
-# %% ../nbs/05_bif.ipynb #f7d3cd16
+# %% ../nbs/05_bif.ipynb #200eba3f
 def bif(model:nn.Module, # trained model; its current weights are w* (they are not modified)
         train, # training examples: tuple of tensors, Dataset or DataLoader (rows of the result)
         query, # query examples, same forms (columns of the result)
@@ -405,7 +425,7 @@ def bif(model:nn.Module, # trained model; its current weights are w* (they are n
         checkpoint:str|None=None, # file to checkpoint to and resume from
         checkpoint_every:int=200, # SGLD steps between checkpoints
         keep_trajectories:bool=False, # also return every loss at every draw (memory O(draws·(n+q)))
-        progress:bool=True, # show a progress bar
+        progress:bool=True, # progress bars: the calibration's stages (when it runs), then the SGLD steps
         callback:Callable|None=None, # callback(step, state) after every SGLD step (e.g. to stop early)
         calib_examples:int=512, # training examples used to estimate the Hessian's spectrum for the defaults
         buffer:int=32, # draws buffered per covariance update
@@ -486,7 +506,7 @@ def _sample(run:_Run, post:LocalPosterior, qpost:LocalPosterior, train_ex:Exampl
         if after_step is not None: after_step(s)
     if run.pending: record(); run.pending = False  # a run resumed at its last step with the last draw not yet recorded
 
-# %% ../nbs/05_bif.ipynb #424195d1
+# %% ../nbs/05_bif.ipynb #87838da5
 def _progress(total, disable, initial=0):
     from tqdm.auto import tqdm
     return tqdm(total=total, initial=initial, disable=disable, desc='BIF (SGLD steps)', leave=False)
@@ -511,7 +531,7 @@ def _bif(model, train_ex, query_ex, loss_fn, query_loss_fn, chains, draws, burni
     # 2. hyperparameters
     if scheme not in SCHEMES: raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}.")
     hp = default_hyperparameters(model, train_ex, loss_fn, nbeta, gamma, eps, batch_size, calib_examples=calib_examples, seed=seed,
-                                 precond=precond, scheme=scheme)
+                                 precond=precond, scheme=scheme, progress=progress)
     precond = hp['precond']
     if burnin is None: burnin = default_burnin(hp, draws)
     burnin = int(burnin)
