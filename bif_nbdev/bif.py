@@ -449,7 +449,7 @@ def bif(model:nn.Module, # trained model; its current weights are w* (they are n
     finally:
         if device != home: model.to(home)
 
-# %% ../nbs/05_bif.ipynb #dbf72792
+# %% ../nbs/05_bif.ipynb #47a918e0
 class _Run:
     "The mutable state of a sampling run: the chains, the estimators, the traces, kept trajectories, a draw waiting for its step."
     def __init__(self, state, stats, traces, trajs=None, pending=False):
@@ -469,6 +469,7 @@ def _sample(run:_Run, post:LocalPosterior, qpost:LocalPosterior, train_ex:Exampl
     """Advance `run` to step `total`. `train_ex` may be a shard of the posterior's training set (then `reuse` must be False).
     With `allow_empty` (a distributed rank: other ranks' chains may live on) dropping every chain ends the run instead of raising."""
     n_rows, q = len(train_ex), len(query_ex)
+    if reuse and n_rows != post.n: raise ValueError("reuse needs every training row evaluated here: the step's minibatch indexes the whole set.")
     def record(known=None):  # one kept draw at the current weights: every loss, into the estimators and traces
         st = run.state
         xt = chain_losses(post, st.params, train_ex, eval_batch_size, train_len, vectorize, known)
@@ -506,7 +507,7 @@ def _sample(run:_Run, post:LocalPosterior, qpost:LocalPosterior, train_ex:Exampl
         if after_step is not None: after_step(s)
     if run.pending: record(); run.pending = False  # a run resumed at its last step with the last draw not yet recorded
 
-# %% ../nbs/05_bif.ipynb #87838da5
+# %% ../nbs/05_bif.ipynb #64ae59ea
 def _progress(total, disable, initial=0):
     from tqdm.auto import tqdm
     return tqdm(total=total, initial=initial, disable=disable, desc='BIF (SGLD steps)', leave=False)
@@ -536,7 +537,6 @@ def _bif(model, train_ex, query_ex, loss_fn, query_loss_fn, chains, draws, burni
     if burnin is None: burnin = default_burnin(hp, draws)
     burnin = int(burnin)
     if burnin < 0: raise ValueError(f"burnin must be non-negative, got {burnin}.")
-    if scheme not in SCHEMES: raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}.")
     cfg = dict(chains=int(chains), draws=int(draws), burnin=burnin, thin=int(thin), eps=hp['eps'], gamma=hp['gamma'],
                nbeta=hp['nbeta'], batch_size=hp['batch_size'], seed=int(seed), scheme=scheme, precond=hp['precond_kind'], n_train=n, n_query=q,
                train_len=train_len, query_len=query_len)

@@ -12,7 +12,7 @@ from .core import *
 from .sgld import LocalPosterior, example_loss
 
 # %% auto #0
-__all__ = ['calibration_index', 'calibration_batch', 'hvp_fn', 'linear_blocks', 'kronecker_blocks', 'layer_rows',
+__all__ = ['calibration_index', 'calibration_batch', 'hvp_fn', 'kronecker_blocks', 'linear_blocks', 'layer_rows',
            'kronecker_factors', 'KroneckerPreconditioner', 'preconditioned_curvature', 'preconditioned_lambda_max',
            'fit_preconditioner']
 
@@ -42,23 +42,13 @@ def hvp_fn(post:LocalPosterior, batch) -> Callable:
             return dict(zip(names, torch.autograd.grad(dot, [ps[k] for k in names], retain_graph=True)))
     return hvp
 
-# %% ../nbs/03b_preconditioner.ipynb #e02d6db7
-def linear_blocks(post:LocalPosterior) -> dict:
-    "The `nn.Linear` modules whose weight (and bias, if any) are trainable parameters of `post`: {module name: module}."
-    out = {}
-    for name, m in post.model.named_modules():
-        if not isinstance(m, nn.Linear): continue
-        p = f'{name}.weight' if name else 'weight'
-        b = f'{name}.bias' if name else 'bias'
-        if p in post.center and (m.bias is None or b in post.center): out[name] = m
-    return out
-
+# %% ../nbs/03b_preconditioner.ipynb #8ddc6aa9
 def _kfc_conv(m:nn.Module) -> bool:
     "A Conv2d whose weight gradient is an unfolded-patch product: one group, zero padding given as numbers."
     return isinstance(m, nn.Conv2d) and m.groups == 1 and m.padding_mode == 'zeros' and not isinstance(m.padding, str)
 
 def kronecker_blocks(post:LocalPosterior, conv:bool=True) -> dict:
-    "`linear_blocks` plus (with `conv`) the `nn.Conv2d` layers (one group, zero padding) with trainable weight (and bias): {module name: module}."
+    "The `nn.Linear` and (with `conv`) `nn.Conv2d` layers (one group, zero padding) whose weight (and bias, if any) are trainable parameters of `post`: {module name: module}."
     out = {}
     for name, m in post.model.named_modules():
         if not (isinstance(m, nn.Linear) or (conv and _kfc_conv(m))): continue
@@ -66,6 +56,10 @@ def kronecker_blocks(post:LocalPosterior, conv:bool=True) -> dict:
         b = f'{name}.bias' if name else 'bias'
         if p in post.center and (m.bias is None or b in post.center): out[name] = m
     return out
+
+def linear_blocks(post:LocalPosterior) -> dict:
+    "The `nn.Linear` layers among them (what `precond='auto'` covers)."
+    return kronecker_blocks(post, conv=False)
 
 def layer_rows(mod:nn.Module, x:Tensor, gout:Tensor) -> tuple:
     """The rows (a, g) K-FAC sees for a layer with input `x` and output gradient `gout`: one row per token for `nn.Linear`,
