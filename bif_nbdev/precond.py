@@ -4,7 +4,7 @@
 
 # %% ../nbs/03b_preconditioner.ipynb #3feec92c
 from __future__ import annotations
-import math
+import copy, math
 from typing import Callable
 import torch
 from torch import nn, Tensor
@@ -162,6 +162,13 @@ class KroneckerPreconditioner:
         self.V = {k: v[keep].reshape(int(keep.sum()), -1) for k, v in V.items()} if keep.any() else None
         self.c = (1 - mu[keep].rsqrt()).to(next(iter(V.values())).dtype) if keep.any() else None
         return self
+
+    def to(self, device) -> 'KroneckerPreconditioner':
+        "A copy with every tensor on `device` (e.g. for another process's GPU)."
+        new = copy.copy(self)
+        new.blocks = {k: (Qg.to(device), Qa.to(device), Dh.to(device), hb) for k, (Qg, Qa, Dh, hb) in self.blocks.items()}
+        if self.V is not None: new.V, new.c = {k: v.to(device) for k, v in self.V.items()}, self.c.to(device)
+        return new
 
     @property
     def rank(self) -> int: return 0 if self.V is None else len(self.c)

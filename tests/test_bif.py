@@ -2,7 +2,7 @@
 import math, os
 import pytest, torch
 from torch import nn
-from bif_nbdev.all import bif, BIFResult, squared_loss, cross_entropy_loss, SGLDDivergence, exact_bif_linreg, default_hyperparameters
+from bif_nbdev.all import bif, BIFResult, squared_loss, cross_entropy_loss, SGLDDivergence, exact_bif_linreg, calibrate
 
 
 def _linreg(n=60, q=20, d=3, seed=0):
@@ -114,9 +114,9 @@ def test_default_arguments_on_a_classifier():
 def test_calibration_names_its_stages_when_asked(capsys):
     "progress=True shows which calibration stage runs (minutes on a transformer); the values do not depend on it."
     model, train, query = _linreg()
-    quiet = default_hyperparameters(model, train, squared_loss)
+    quiet = calibrate(model, train, squared_loss)
     capsys.readouterr()
-    loud = default_hyperparameters(model, train, squared_loss, progress=True)
+    loud = calibrate(model, train, squared_loss, progress=True)
     err = capsys.readouterr().err
     for stage in ('Hessian λ_max', 'Hessian λ_min', 'preconditioner', 'step-size trial'): assert stage in err, (stage, err[-300:])
-    assert {k: loud[k] for k in ('eps', 'gamma', 'nbeta')} == {k: quiet[k] for k in ('eps', 'gamma', 'nbeta')}
+    assert (loud.eps, loud.gamma, loud.nbeta) == (quiet.eps, quiet.gamma, quiet.nbeta)

@@ -2,7 +2,7 @@
 import torch
 from torch import nn
 from bif_nbdev.all import (bif, squared_loss, cross_entropy_loss, exact_bif_linreg, LocalPosterior, kronecker_factors,
-                           KroneckerPreconditioner, fit_preconditioner, default_hyperparameters)
+                           KroneckerPreconditioner, fit_preconditioner, calibrate)
 from test_bif import _linreg, _separable_mlp  # the same small problems (tests/ is on sys.path under pytest)
 
 
@@ -45,21 +45,21 @@ def test_default_damping_and_locality():
     def closure():
         opt.zero_grad(); l = cross_entropy_loss(model, (X, y)).mean(); l.backward(); return l
     opt.step(closure)
-    hp = default_hyperparameters(model, (X, y), cross_entropy_loss)
-    cal = hp['calibration']
+    hp = calibrate(model, (X, y), cross_entropy_loss)
+    cal = hp.estimates
     lam = max(0.01 * cal['lambda_max'], 2 * max(0., -cal['lambda_min']))
-    assert abs(hp['gamma'] / hp['nbeta'] - lam) < 1e-9 * lam
+    assert abs(hp.gamma / hp.nbeta - lam) < 1e-9 * lam
     w2 = sum((p.double() ** 2).sum().item() for p in model.parameters())
-    assert hp['nbeta'] > 200 and abs(hp['gamma'] - 8 / w2) < 1e-6 * hp['gamma']  # d = 8 parameters
+    assert hp.nbeta > 200 and abs(hp.gamma - 8 / w2) < 1e-6 * hp.gamma  # d = 8 parameters
     r = bif(model, (X, y), (X[:5], y[:5]), cross_entropy_loss, chains=4, draws=50, progress=False)
-    assert torch.isfinite(r.scores).all() and r.config['nbeta'] == hp['nbeta']
+    assert torch.isfinite(r.scores).all() and r.config['nbeta'] == hp.nbeta
 
 
 def test_auto_skips_models_without_enough_linear_parameters():
     model = nn.Sequential(nn.Embedding(50, 16), nn.Linear(16, 5))  # 800 embedding vs 85 linear parameters
     x = torch.randint(0, 50, (64,)); y = x % 5
-    hp = default_hyperparameters(model, (x, y), cross_entropy_loss)
-    assert hp['precond'] is None and hp['eps'] > 0
+    hp = calibrate(model, (x, y), cross_entropy_loss)
+    assert hp.precond is None and hp.eps > 0
 
 
 def test_stability_trial_halves_a_step_that_blows_up():
@@ -109,9 +109,9 @@ def test_auto_leaves_conv_nets_alone_and_kfac_adds_conv_blocks():
     X, y = torch.randn(64, 1, 6, 6, generator=g), torch.randint(0, 3, (64,), generator=g)
     torch.manual_seed(0)
     cnn = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(32, 3))
-    auto = default_hyperparameters(cnn, (X, y), cross_entropy_loss)
-    assert auto['precond_kind'] is None and auto['precond'] is None
-    kfac = default_hyperparameters(cnn, (X, y), cross_entropy_loss, precond='kfac')
-    assert kfac['precond_kind'] == 'kfac' and kfac['precond'].conv_blocks == ['0', '2'] and not kfac['precond'].scalar
+    auto = calibrate(cnn, (X, y), cross_entropy_loss)
+    assert auto.precond_kind is None and auto.precond is None
+    kfac = calibrate(cnn, (X, y), cross_entropy_loss, precond='kfac')
+    assert kfac.precond_kind == 'kfac' and kfac.precond.conv_blocks == ['0', '2'] and not kfac.precond.scalar
     # conv blocks halve the step factor: eps ≤ 0.25/λ_max of the preconditioned curvature (halvings only lower it)
-    assert kfac['eps'] <= 0.25 / kfac['calibration']['precond_lambda_max'] * (1 + 1e-9)
+    assert kfac.eps <= 0.25 / kfac.estimates['precond_lambda_max'] * (1 + 1e-9)
