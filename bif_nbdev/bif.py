@@ -19,8 +19,8 @@ from .stats import *
 
 # %% auto #0
 __all__ = ['SIGN_NOTE', 'chain_losses', 'effective_sample_size', 'split_rhat', 'BIFResult', 'per_sequence', 'top_k', 'save',
-           'load_result', 'SamplingArguments', 'model_guard', 'losses_at_center', 'sample', 'bif', 'plot_traces',
-           'plot_scores', 'top_k_table']
+           'load_result', 'SamplingArguments', 'model_guard', 'check_depends_on_weights', 'losses_at_center', 'sample',
+           'bif', 'plot_traces', 'plot_scores', 'top_k_table']
 
 # %% ../nbs/05_bif.ipynb #5466e4ef
 def _in_order(examples:Examples, batch_size:int|None):
@@ -40,12 +40,12 @@ def chain_losses(post:LocalPosterior, params:dict, examples:Examples, batch_size
     n = len(examples); out = None
     for s, batch in _in_order(examples, batch_size):
         batch = to_device(batch, post.device)
-        l = None
-        if vectorize is True or (vectorize == 'auto' and _vmap_pays(post, min(batch_size or examples.default_batch_size or 256, n - s), C)):
-            try: l = torch.func.vmap(post.losses, in_dims=(0, None))(params, batch)
-            except Exception:
-                if vectorize is True: raise
-        if l is None: l = torch.stack([post.losses({k: v[c] for k, v in params.items()}, batch) for c in range(C)])
+        loop = lambda: torch.stack([post.losses({k: v[c] for k, v in params.items()}, batch) for c in range(C)])
+        vmapped = lambda: torch.func.vmap(post.losses, in_dims=(0, None))(params, batch)
+        if vectorize is True: l = vmapped()
+        elif vectorize == 'auto' and _vmap_pays(post, min(batch_size or examples.default_batch_size or 256, n - s), C):
+            l, _ = try_vmap(post, 'losses', vmapped, loop)
+        else: l = loop()
         B = l.shape[1]
         if out is None:
             shape = (C, n) if l.dim() == 2 else (C, n, seq_len or l.shape[2])
@@ -77,18 +77,16 @@ def _chain_losses_rest(post, params, examples, batch_size, seq_len, vectorize, i
     for c in range(C): _place(out, c, idx[c], losses[c])
     bs = batch_size or examples.default_batch_size or 256
     vm = vectorize is True or (vectorize == 'auto' and _vmap_pays(post, min(bs, m), C))
+    one = lambda c, rows: post.losses({k: v[c] for k, v in params.items()}, to_device(examples.batch(rows[c]), post.device))
+    def vmapped(rows):  # one collated batch of C·b rows, split into [C, b, ...]
+        b = _tree_map(lambda t: t.reshape(C, -1, *t.shape[1:]), to_device(examples.batch(rows.reshape(-1)), post.device))
+        return torch.func.vmap(post.losses, in_dims=(0, 0))(params, b)
     for s in range(0, m, bs):
         rows = rest[:, s:s + bs]
-        l = None
-        if vm:  # one collated batch of C·b rows, split into [C, b, ...]
-            try:
-                b = _tree_map(lambda t: t.reshape(C, -1, *t.shape[1:]), to_device(examples.batch(rows.reshape(-1)), post.device))
-                l = torch.func.vmap(post.losses, in_dims=(0, 0))(params, b)
-            except Exception:
-                if vectorize is True: raise
-        for c in range(C):
-            lc = l[c] if l is not None else post.losses({k: v[c] for k, v in params.items()}, to_device(examples.batch(rows[c]), post.device))
-            _place(out, c, rows[c], lc)
+        if vectorize is True: l = vmapped(rows)
+        elif vm: l, _ = try_vmap(post, 'rest losses', lambda: vmapped(rows), lambda: [one(c, rows) for c in range(C)])
+        else: l = [one(c, rows) for c in range(C)]
+        for c in range(C): _place(out, c, rows[c], l[c])
     return out
 
 # %% ../nbs/05_bif.ipynb #b44bd0c4
@@ -163,6 +161,10 @@ BIFResult.per_sequence = per_sequence
 def top_k(self:BIFResult, query:int, k:int=10, by:str='scores', helpful:bool=True):
     "The k most helpful (most negative) or harmful training examples for query `query`: (indices, values)."
     r = self.per_sequence() if self.per_token else self
+    q = r.scores.shape[1]
+    query, k = check_int('query', query, -q), check_int('k', k, 1)
+    if query >= q: raise IndexError(f"query={query} is out of range: this result has {q} queries (0 to {q - 1}).")
+    check_choice('by', by, ('scores', 'corr'))
     m = getattr(r, by)[:, query]
     vals, idx = torch.topk(-m if helpful else m, min(k, m.numel()))
     return idx, (-vals if helpful else vals)
@@ -245,7 +247,8 @@ def _diverged(post:LocalPosterior, state:ChainState, loss:Tensor, loss0:float) -
     if not bool(flag.any()): return bad
     for c in range(state.chains):
         l, r2 = loss[c].item(), dist2[c].item()
-        if not math.isfinite(l) or not math.isfinite(r2): bad.append((c, 'non-finite loss or weights'))
+        if not math.isfinite(l): bad.append((c, f'loss_fn returned {l} at the finite weights before this step'))
+        elif not math.isfinite(r2): bad.append((c, 'non-finite weights'))
         elif post.gamma > 0 and r2 > 100 * post.dim / post.gamma: bad.append((c, f'‖w − w*‖² = {r2:.3g} > 100·d/γ = {100 * post.dim / post.gamma:.3g}'))
         elif l > loss0 + 1e4 * (abs(loss0) + 1): bad.append((c, f'minibatch loss {l:.3g} exploded (at w*: {loss0:.3g})'))
     return bad
@@ -253,7 +256,9 @@ def _diverged(post:LocalPosterior, state:ChainState, loss:Tensor, loss0:float) -
 def _divergence_error(step:int, msg:str, post:LocalPosterior, eps:float) -> SGLDDivergence:
     "The error for chains that left the posterior: it names eps first, then gamma, then the minibatch (whose gradient noise can kick chains out)."
     more = f", or a larger batch_size (now {post.batch_size} of {post.n})" if post.batch_size < post.n else ''
-    return SGLDDivergence(f"SGLD diverged at step {step} ({msg}). Lower the step size: eps={eps:.3g} -> try eps={eps / 10:.3g} "
+    nan = (" If loss_fn can return NaN or inf by itself (a log of 0, a division, an overflow in half precision), fix it first;"
+           " otherwise the chains went where it overflows.") if 'loss_fn returned' in msg else ''
+    return SGLDDivergence(f"SGLD diverged at step {step} ({msg}).{nan} Lower the step size: eps={eps:.3g} -> try eps={eps / 10:.3g} "
                           f"(or raise gamma={post.gamma:.3g} to localize more strongly{more}).")
 
 # %% ../nbs/05_bif.ipynb #8913f38f
@@ -330,6 +335,16 @@ def model_guard(model:nn.Module, device=None):
             for p, g in zip(params, grads): p.grad = g
             _claim(model, -1)
 
+# %% ../nbs/05_bif.ipynb #c0ffee01
+def check_depends_on_weights(model:nn.Module, data:Examples, loss_fn:Callable, device=None, name:str='loss_fn', rows:int=8):
+    "Raise if `loss_fn`'s losses on the first `rows` examples carry no gradient to the weights (computed under no_grad, detached, or constant)."
+    ps = {k: v.detach().requires_grad_(True) for k, v in trainable_params(model).items()}  # leaves sharing the weights' storage
+    batch = to_device(data.batch(range(min(rows, len(data)))), device or next(iter(ps.values())).device)
+    with torch.enable_grad(): out = functional_loss(model, loss_fn)(ps, batch)
+    if not out.requires_grad:
+        raise ValueError(f"{name}'s losses do not depend on the model's weights: no gradient reaches them (was the loss computed under "
+                         "torch.no_grad(), detached with .detach()/.item()/numpy, or is it a constant?). BIF needs losses differentiable in the weights.")
+
 # %% ../nbs/05_bif.ipynb #26e5c995
 def losses_at_center(model:nn.Module, train:Examples, query:Examples, loss_fn:Callable, query_loss_fn:Callable,
                      eval_batch_size:int=256, device=None) -> dict:
@@ -337,8 +352,12 @@ def losses_at_center(model:nn.Module, train:Examples, query:Examples, loss_fn:Ca
     l0_train = per_example_losses(model, train, loss_fn, eval_batch_size, device)
     l0_query = per_example_losses(model, query, query_loss_fn, eval_batch_size, device)
     for name, l in (('training', l0_train), ('query', l0_query)):
+        if not l.is_floating_point():
+            raise TypeError(f"loss_fn returned {l.dtype} {name} losses: losses must be floating point and differentiable (a count of "
+                            "correct answers is not a loss); compute them in float, e.g. with cross_entropy(..., reduction='none').")
         if not torch.isfinite(l).all():
             raise ValueError(f"Some {name} losses are not finite at the trained weights w*: fix the model or loss_fn before attributing.")
+    for name, ex, f in (('loss_fn', train, loss_fn), ('query_loss_fn', query, query_loss_fn)): check_depends_on_weights(model, ex, f, device, name)
     train_len = l0_train.shape[1] if l0_train.dim() == 2 else None  # per token: the longest sequence of each set
     query_len = l0_query.shape[1] if l0_query.dim() == 2 else None
     if (train_len is None) != (query_len is None):

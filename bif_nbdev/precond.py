@@ -36,10 +36,13 @@ def hvp_fn(post:LocalPosterior, batch) -> Callable:
             if not graph:
                 ps = {k: post.center[k].clone().requires_grad_(True) for k in names}
                 loss = example_loss(post.losses(ps, batch)).mean()
-                graph['ps'], graph['g'] = ps, torch.autograd.grad(loss, [ps[k] for k in names], create_graph=True)
+                g = torch.autograd.grad(loss, [ps[k] for k in names], create_graph=True, allow_unused=True)
+                graph['ps'], graph['g'] = ps, [torch.zeros_like(ps[k]) if gi is None else gi for gi, k in zip(g, names)]  # unused: no curvature
             ps, g = graph['ps'], graph['g']
             dot = sum((gi * v[k]).sum() for gi, k in zip(g, names))
-            return dict(zip(names, torch.autograd.grad(dot, [ps[k] for k in names], retain_graph=True)))
+            if not dot.requires_grad: return {k: torch.zeros_like(v[k]) for k in names}  # a loss without curvature at all
+            hv = torch.autograd.grad(dot, [ps[k] for k in names], retain_graph=True, allow_unused=True)
+            return {k: torch.zeros_like(ps[k]) if h is None else h for h, k in zip(hv, names)}
     return hvp
 
 # %% ../nbs/03b_preconditioner.ipynb #8ddc6aa9
@@ -76,32 +79,33 @@ def kronecker_factors(post:LocalPosterior,
                       batch_size:int=256, # examples per forward/backward pass
                       conv:bool=True, # also the Conv2d layers (KFC); False: linear layers only
                      ) -> dict:
-    "K-FAC factors {module name: (A, G, has_bias)}: A = mean ā āᵀ over rows (tokens, positions), G = Σ g gᵀ / examples, g = ∂ℓ/∂output."
+    """K-FAC factors {module name: (A, G, has_bias)}: A = mean ā āᵀ over rows (tokens, positions), G = Σ g gᵀ / examples, g = ∂ℓ/∂output.
+    Layers the loss does not reach get no factors; the parameters' `.grad` are not touched."""
     mods = kronecker_blocks(post, conv)
     if not mods: return {}
     idx = calibration_index(post, examples, seed); m = len(idx)
-    acts, grads, hooks = {}, {}, []
+    calls, hooks = [], []  # (layer name, its input, its output) of every call in one forward pass
     for name, mod in mods.items():
-        def fwd(module, inp, out, name=name):
-            acts[name] = inp[0].detach()
-            if out.requires_grad: out.register_hook(lambda g, name=name: grads.__setitem__(name, g.detach()))
-        hooks.append(mod.register_forward_hook(fwd))
-    A = {k: 0. for k in mods}; G = {k: 0. for k in mods}; rows = {k: 0 for k in mods}
+        hooks.append(mod.register_forward_hook(lambda module, inp, out, name=name: calls.append((name, inp[0].detach(), out))))
+    A, G, rows = {}, {}, {}
     try:
         with eval_mode(post.model), torch.enable_grad():
             for s in range(0, m, batch_size):
                 b = to_device(post.train.batch(idx[s:s + batch_size]), post.device)
-                acts.clear(); grads.clear()
-                example_loss(post.loss_fn(post.model, b)).sum().backward()
-                for name, mod in mods.items():
-                    if name not in grads: raise ValueError(f"Layer {name!r} got no gradient from loss_fn: is it used by the model's forward pass?")
-                    a, g = layer_rows(mod, acts[name], grads[name]); a, g = a.double(), g.double()
+                calls.clear()
+                loss = example_loss(post.loss_fn(post.model, b)).sum()
+                live = [c for c in calls if c[2].requires_grad]
+                gs = torch.autograd.grad(loss, [c[2] for c in live], allow_unused=True) if live and loss.requires_grad else []
+                for (name, x, _), g in zip(live, gs):
+                    if g is None: continue
+                    mod = mods[name]
+                    a, g = layer_rows(mod, x, g.detach()); a, g = a.double(), g.double()
                     if mod.bias is not None: a = torch.cat([a, torch.ones(len(a), 1, dtype=a.dtype, device=a.device)], 1)
-                    A[name] = A[name] + a.T @ a; G[name] = G[name] + g.T @ g; rows[name] += len(a)
+                    A[name] = A.get(name, 0.) + a.T @ a; G[name] = G.get(name, 0.) + g.T @ g; rows[name] = rows.get(name, 0) + len(a)
     finally:
         for h in hooks: h.remove()
-        post.model.zero_grad(set_to_none=True)
-    return {k: (A[k] / rows[k], G[k] / m, mods[k].bias is not None) for k in mods}
+        calls.clear()
+    return {k: (A[k] / rows[k], G[k] / m, mods[k].bias is not None) for k in mods if k in A}
 
 # %% ../nbs/03b_preconditioner.ipynb #0d330832
 class KroneckerPreconditioner:
@@ -120,7 +124,11 @@ class KroneckerPreconditioner:
             curv = g.clamp(min=0)[:, None] * a.clamp(min=0)[None, :]
             w = f'{name}.weight' if name else 'weight'
             dt = post.center[w].dtype
-            self.blocks[name] = (Qg.to(dt), Qa.to(dt), (post.nbeta * curv + post.gamma).rsqrt().to(dt), has_bias)
+            lam = post.nbeta * curv + post.gamma
+            if not bool((lam > 0).all()):
+                raise ValueError(f"Layer {name!r} has directions without curvature (e.g. an input that is always 0) and gamma={post.gamma:g}: "
+                                 "the preconditioner would be infinite there. Pass gamma > 0 (the localization bounds every direction).")
+            self.blocks[name] = (Qg.to(dt), Qa.to(dt), lam.rsqrt().to(dt), has_bias)
             covered |= {w} | ({f'{name}.bias' if name else 'bias'} if has_bias else set())
             trace += curv.sum().item(); size += curv.numel()
         rest = [k for k in self.names if k not in covered]
@@ -129,6 +137,8 @@ class KroneckerPreconditioner:
                                                    "pass other_curvature (e.g. the mean Hessian eigenvalue), or use precond=None.")
             other_curvature = trace / max(size, 1)
         self.other_curvature = float(other_curvature)
+        if rest and not post.nbeta * self.other_curvature + post.gamma > 0:
+            raise ValueError(f"The parameters outside the Kronecker blocks have no curvature and gamma={post.gamma:g}: pass gamma > 0.")
         self.scalar = {k: (post.nbeta * self.other_curvature + post.gamma) ** -0.5 for k in rest}
         self.V, self.c = None, None
         self.conv_blocks = [n for n in self.blocks if len(self.shapes[f'{n}.weight' if n else 'weight']) > 2]

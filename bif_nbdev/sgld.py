@@ -13,8 +13,8 @@ from .core import *
 
 # %% auto #0
 __all__ = ['SCHEMES', 'example_loss', 'SGLDDivergence', 'LocalPosterior', 'chain_seed', 'ChainState', 'init_chains',
-           'select_chains', 'chain_batch_index', 'chain_batches', 'potential_grads', 'chain_noise', 'StepGradients',
-           'sgld_gradients', 'sgld_update', 'sgld_step', 'run_chains']
+           'select_chains', 'chain_batch_index', 'chain_batches', 'try_vmap', 'potential_grads', 'chain_noise',
+           'StepGradients', 'sgld_gradients', 'sgld_update', 'sgld_step', 'run_chains']
 
 # %% ../nbs/03_sgld.ipynb #64406f97
 def example_loss(losses:Tensor) -> Tensor:
@@ -40,15 +40,22 @@ class LocalPosterior:
         self.n, self.nbeta, self.gamma = len(self.train), float(nbeta), float(gamma)
         self.batch_size = min(int(batch_size or self.n), self.n)
         if self.batch_size < 1: raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
-        self.center = {k: v.clone() for k, v in trainable_params(model).items()}
+        # half-precision weights: the chains keep float32 copies (steps of size ε·∇U are below bfloat16's resolution),
+        # and each forward pass casts them back to the model's own dtype
+        ps = trainable_params(model)
+        self.dtypes = {k: v.dtype for k, v in ps.items()}
+        self.center = {k: v.float() if v.dtype in (torch.float16, torch.bfloat16) else v.clone() for k, v in ps.items()}
+        self._cast = any(v.dtype != self.center[k].dtype for k, v in ps.items())
         bad = [k for k, v in self.center.items() if not torch.isfinite(v).all()]
         if bad: raise ValueError(f"The model's weights are not finite in {bad}: BIF is taken around trained, finite weights w*.")
         self.dim = sum(v.numel() for v in self.center.values())
         self.device = next(iter(self.center.values())).device
         self._f = functional_loss(model, loss_fn)
+        self.vmap_ok = {}  # per kind of pass ('grads', 'losses'): whether vmap over chains worked on its first try
 
     def losses(self, params:dict, batch) -> Tensor:
         "Per-example (or per-token) losses at `params` (one chain)."
+        if self._cast: params = {k: v.to(self.dtypes[k]) for k, v in params.items()}
         return self._f(params, batch)
 
     def potential(self, params:dict, batch):
@@ -58,7 +65,7 @@ class LocalPosterior:
 
     def potential_and_losses(self, params:dict, batch):
         "Like `potential`, with the per-example (or per-token) losses of the batch as well: (U, (mean loss, losses))."
-        out = self._f(params, batch)
+        out = self.losses(params, batch)
         if out.dim() not in (1, 2): raise ValueError(f"loss_fn must return per-example losses [B] or [B, S], got shape {tuple(out.shape)}.")
         loss = example_loss(out).mean()
         prior = sum(((p - self.center[k]) ** 2).sum() for k, p in params.items())
@@ -137,16 +144,30 @@ def _vmap_pays(post:LocalPosterior, rows:int, chains:int=2) -> bool:
     "Whether vmap over chains should beat a loop for a pass over `rows` examples (2+ chains; a GPU, or a CPU and small work)."
     return chains > 1 and (post.device.type != 'cpu' or post.dim * rows < 2 ** 22)
 
+def try_vmap(post:LocalPosterior, kind:str, vmapped:Callable, looped:Callable):
+    """`(vmapped(), True)`, or `(looped(), False)` where vmap cannot run this model. Only the first attempt of each `kind`
+    may fall back: later errors, and the loop's own, are the loss's and propagate."""
+    ok = post.vmap_ok.get(kind)
+    if ok is False: return looped(), False
+    if ok: return vmapped(), True
+    try: out = vmapped()
+    except Exception as e:
+        out = looped()
+        post.vmap_ok[kind] = False
+        warnings.warn(f"torch.func.vmap could not vectorize the chains ({type(e).__name__}: {str(e)[:200]}); "
+                      "falling back to a loop over chains (pass vectorize=False to silence this).")
+        return out, False
+    post.vmap_ok[kind] = True
+    return out, True
+
 def potential_grads(post:LocalPosterior, state:ChainState, batch, vectorize='auto', keep_losses:bool=False):
     """∇U for every chain (dict of [C, *shape]) and each chain's minibatch mean loss [C]; `vectorize` in (True, False, 'auto').
     With `keep_losses` the second item is (mean loss [C], per-example losses [C, B] or [C, B, S]) of the same forward pass."""
-    if vectorize is True or (vectorize == 'auto' and _vmap_pays(post, post.batch_size, state.chains)):
-        try: return _grads_vmap(post, state.params, batch, keep_losses), True
-        except Exception as e:
-            if vectorize is True: raise
-            warnings.warn(f"torch.func.vmap could not vectorize the chains ({type(e).__name__}: {str(e)[:200]}); "
-                          "falling back to a loop over chains (pass vectorize=False to silence this).")
-    return _grads_loop(post, state.params, batch, keep_losses), False
+    loop = lambda: _grads_loop(post, state.params, batch, keep_losses)
+    if vectorize is True: return _grads_vmap(post, state.params, batch, keep_losses), True
+    if vectorize == 'auto' and _vmap_pays(post, post.batch_size, state.chains):
+        return try_vmap(post, 'grads', lambda: _grads_vmap(post, state.params, batch, keep_losses), loop)
+    return loop(), False
 
 # %% ../nbs/03_sgld.ipynb #219e8b9e
 def chain_noise(state:ChainState, like:dict) -> dict:
