@@ -9,8 +9,8 @@ from pathlib import Path
 from fastcore.script import anno_parser
 
 # %% auto #0
-__all__ = ['commands', 'subcommand', 'main', 'docs', 'readme', 'load_object', 'load_tensors', 'load_model', 'write_report',
-           'demo', 'attribute']
+__all__ = ['commands', 'REPORT_FILES', 'subcommand', 'main', 'docs', 'readme', 'load_object', 'load_fields', 'load_tensors',
+           'load_model', 'fit_fields', 'check_out', 'write_report', 'demo', 'attribute']
 
 # %% ../nbs/13_cli.ipynb #11069ad8
 commands = {}  # subcommand name -> function
@@ -25,6 +25,13 @@ def _usage() -> str:
     lines = ['usage: bif_nbdev <command> [options]   (bif_nbdev <command> -h for its options)', '', 'commands:']
     return '\n'.join(lines + [f'  {k:{w}}  {(f.__doc__ or "").splitlines()[0]}' for k, f in commands.items()])
 
+_input_errors = (ValueError, TypeError, KeyError, OSError, ImportError, AttributeError)  # what bad input raises: the message is the fix
+
+def _one_line(e:BaseException) -> str:
+    "The message of `e` on one line."
+    msg = e.args[0] if len(e.args) == 1 and isinstance(e.args[0], str) else str(e)
+    return ' '.join(msg.split())
+
 def main(argv:list|None=None):
     "Entry point of the `bif_nbdev` command: dispatch to the subcommand named by the first argument."
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -37,14 +44,17 @@ def main(argv:list|None=None):
     args = vars(anno_parser(f, prog=f'bif_nbdev {name}').parse_args(rest))
     for k in ('pdb', 'xtra'): args.pop(k, None)
     try: res = f(**args)
-    except (ValueError, TypeError, KeyError, FileNotFoundError, ImportError, AttributeError) as e:
-        # bad input from the command line: the message says what to change, no traceback
-        print(f"bif_nbdev {name}: error: {e.args[0] if e.args else e}", file=sys.stderr); return 1
+    except Exception as e:  # one line that says what to change, exit status 2; the traceback only when asked for
+        if os.environ.get('BIF_NBDEV_TRACEBACK'): raise
+        known = isinstance(e, _input_errors)
+        print(f"bif_nbdev {name}: error: {'' if known else type(e).__name__ + ': '}{_one_line(e)}"
+              f"{'' if known else ' (BIF_NBDEV_TRACEBACK=1 shows where)'}", file=sys.stderr)
+        return 2
     return res if isinstance(res, int) else 0
 
 # %% ../nbs/13_cli.ipynb #80b4ac1e
 @subcommand
-def docs(out:str='_docs', # folder for the site (emptied first)
+def docs(out:str='_docs', # folder for the site: new, empty, or built by this command (only its own files are replaced)
          katex:str=None, # folder of a local KaTeX distribution (default: found locally, else MathML)
          mathml:bool=False, # MathML maths (no JavaScript) even when KaTeX is found
          check:bool=False): # then open every page in headless Chromium and report problems
@@ -75,10 +85,10 @@ def load_object(ref:str, what:str='object'):
     try: return getattr(m, name)
     except AttributeError: raise AttributeError(f"Module {mod!r} has no {name!r} (needed for {what} {ref!r}).") from None
 
-def load_tensors(path, # a .safetensors or .npz file
-                 keys:list|None=None, # the fields to read, in order (default: 'x','y' if present, else all, sorted)
-                ) -> tuple:
-    "A tuple of tensors from a `.safetensors` or `.npz` file (no pickle), all with the same number of rows."
+def load_fields(path, # a .safetensors or .npz file
+                keys:list|None=None, # the fields to read, in order (default: 'x','y' if present, else all, sorted)
+               ) -> dict:
+    "The fields of a `.safetensors` or `.npz` data file (no pickle) as tensors, by name, in the order of `keys`."
     import numpy as np, torch
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"No data file at {path}.")
@@ -96,7 +106,13 @@ def load_tensors(path, # a .safetensors or .npz file
     keys = keys or ([k for k in ('x', 'y') if k in d] if 'x' in d else sorted(d))
     missing = [k for k in keys if k not in d]
     if missing: raise KeyError(f"{path} has no field(s) {missing}; it has {sorted(d)}. Choose with --keys.")
-    return tuple(d[k] for k in keys)
+    return {k: d[k] for k in keys}
+
+def load_tensors(path, # a .safetensors or .npz file
+                 keys:list|None=None, # the fields to read, in order (default: 'x','y' if present, else all, sorted)
+                ) -> tuple:
+    "A tuple of tensors from a `.safetensors` or `.npz` file (no pickle), one per field, in the order of `keys`."
+    return tuple(load_fields(path, keys).values())
 
 def load_model(factory:str, # 'module:function' returning the untrained nn.Module
                weights:str, # safetensors state dict of the trained model
@@ -113,13 +129,60 @@ def load_model(factory:str, # 'module:function' returning the untrained nn.Modul
     except RuntimeError as e: raise ValueError(f"The weights in {weights} do not fit the model built by {factory}: {e}") from None
     return model
 
+# %% ../nbs/13_cli.ipynb #49bb8123
+_losses = {'cross_entropy': 'bif_nbdev.core:cross_entropy_loss', 'squared': 'bif_nbdev.core:squared_loss'}
+
+def fit_fields(fields:dict, # name -> tensor, as `load_fields` returns them
+               path, # the file they came from (for the messages)
+               model, # the model they are fed to: floating fields take its dtype
+               loss:str='cross_entropy', # the --loss option: the built-in losses take (x, y), cross-entropy integer labels
+              ) -> tuple:
+    "The fields as the model and loss take them: floating ones in the model's dtype, class labels int64 (each change said on stderr)."
+    import torch
+    names, fields = list(fields), dict(fields)
+    def note(k, t, dt): print(f"note: field {k!r} of {path}: {str(t.dtype).replace('torch.', '')} converted to {str(dt).replace('torch.', '')}", file=sys.stderr)
+    if loss in _losses and len(names) < 2:
+        raise ValueError(f"--loss {loss} takes (inputs, targets), but {path} gives only the field(s) {names}: name two fields with --keys.")
+    if loss == 'cross_entropy':
+        k = names[1]; lab = fields[k]
+        if lab.is_floating_point() or lab.is_complex():
+            raise ValueError(f"--loss cross_entropy needs integer class labels, but field {k!r} of {path} holds "
+                             f"{str(lab.dtype).replace('torch.', '')}: save the labels as integers (e.g. y.astype(np.int64)), "
+                             f"or pass --loss squared for real-valued targets.")
+        if lab.dtype != torch.int64: note(k, lab, torch.int64); fields[k] = lab.long()
+    dt = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+    for k, t in fields.items():
+        if dt is not None and t.is_floating_point() and t.dtype != dt: note(k, t, dt); fields[k] = t.to(dt)
+    return tuple(fields[k] for k in names)
+
 # %% ../nbs/13_cli.ipynb #e3fad5bc
-def write_report(res, out, title:str, queries:int=3, labels=None, note:str='') -> Path:
+REPORT_FILES = ('result.safetensors', 'traces.png', 'scores.png', 'report.md', 'report.html')  # what a report folder holds
+
+def check_out(out, # the report folder (--out); created if missing
+              force:bool=False, # overwrite the report files of an earlier run (--force)
+             ) -> Path:
+    "Check, before any computation, that a report can go into the folder `out`: not a file, writable, and no earlier report there unless `force`."
+    import tempfile
+    out = Path(out)
+    if out.exists() and not out.is_dir(): raise FileExistsError(f"--out {out} is a file: pass a folder for the report (it is created if missing).")
+    there = [n for n in REPORT_FILES if (out/n).exists() or (out/n).is_symlink()]
+    if any((out/n).is_dir() for n in there): raise FileExistsError(f"--out {out} has folders where the report writes files ({there}): choose another --out.")
+    if there and not force:
+        raise FileExistsError(f"--out {out} already holds {', '.join(there)}: choose another --out, or pass --force to overwrite these files.")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out): pass
+    except OSError as e: raise PermissionError(f"--out {out} cannot be written ({e.strerror or e}): choose another --out.") from None
+    return out
+
+def write_report(res, out, title:str, queries:int=3, labels=None, note:str='',
+                 force:bool=False, # overwrite the report files of an earlier run in `out` (otherwise refused)
+                ) -> Path:
     "Write `result.safetensors`, `traces.png`, `scores.png`, `report.md` and `report.html` for a `BIFResult` into `out`; returns the HTML path."
     import matplotlib
     matplotlib.use('agg')
     import matplotlib.pyplot as plt
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    out = check_out(out, force)
     res.save(out/'result.safetensors')
     res.plot_traces(); plt.gcf().savefig(out/'traces.png', dpi=100, bbox_inches='tight'); plt.close('all')
     res.plot_scores(); plt.gcf().savefig(out/'scores.png', dpi=100, bbox_inches='tight'); plt.close('all')
@@ -182,11 +245,13 @@ def demo(out:str='demo_out', # folder for the report
          n_query:int=20, # held-out query examples
          chains:int=4, # SGLD chains
          draws:int=300, # kept draws per chain
-         seed:int=0): # seed of the data split, training and sampling
+         seed:int=0, # seed of the data split, training and sampling
+         force:bool=False): # overwrite the report of an earlier run in --out
     "Train a small network on scikit-learn's digits, compute BIF scores, write a report with top influences and diagnostics."
     import torch
     from bif_nbdev.core import cross_entropy_loss
     from bif_nbdev.bif import bif
+    check_out(out, force)  # before any computation
     t0 = time.time()
     train, query = _digits(n_train, n_query, seed)
     model = _train_digits(train, seed)
@@ -197,12 +262,10 @@ def demo(out:str='demo_out', # folder for the report
             f'(query accuracy {acc:.2f}). Labels of training examples in the tables; query labels: {query[1][:3].tolist()}... '
             f'Share of the 5 most helpful examples with the query\'s label, averaged over queries: {sum(same) / len(same):.2f} '
             f'(chance: about 0.1).')
-    rep = write_report(res, out, 'BIF demo: digits', labels=train[1].tolist(), note=note)
+    rep = write_report(res, out, 'BIF demo: digits', labels=train[1].tolist(), note=note, force=force)
     print(res); print(f"report: {rep} ({time.time() - t0:.1f}s)")
 
 # %% ../nbs/13_cli.ipynb #a819b8f3
-_losses = {'cross_entropy': 'bif_nbdev.core:cross_entropy_loss', 'squared': 'bif_nbdev.core:squared_loss'}
-
 @subcommand
 def attribute(factory:str=None, # (required) 'module:function' that builds the untrained model (no arguments)
               weights:str=None, # (required) the trained weights: a safetensors state dict
@@ -213,15 +276,19 @@ def attribute(factory:str=None, # (required) 'module:function' that builds the u
               out:str='attr_out', # folder for the result and report
               chains:int=4, # SGLD chains
               draws:int=200, # kept draws per chain
-              seed:int=0): # seed of the sampler
+              seed:int=0, # seed of the sampler
+              force:bool=False): # overwrite the result and report of an earlier run in --out
     "BIF scores of a trained model's training data on query data, from files (safetensors weights, safetensors/npz data)."
     from bif_nbdev.bif import bif
     missing = [k for k, v in dict(factory=factory, weights=weights, train=train, query=query).items() if not v]
     if missing: raise ValueError(f"bif_nbdev attribute: missing {', '.join('--' + k for k in missing)} (see bif_nbdev attribute -h).")
+    check_out(out, force)  # before any computation
     ks = keys.split(',') if keys else None
+    fields = [(path, load_fields(path, ks)) for path in (train, query)]
     model = load_model(factory, weights)
-    tr, qu = load_tensors(train, ks), load_tensors(query, ks)
+    tr, qu = (fit_fields(f, path, model, loss) for path, f in fields)
     loss_fn = load_object(_losses.get(loss, loss), 'the loss function')
     res = bif(model, tr, qu, loss_fn, chains=chains, draws=draws, seed=seed, progress=False)
-    rep = write_report(res, out, f'BIF: {factory}', note=f'Model {factory} with weights {weights}; training data {train}, queries {query}; loss {loss}.')
+    rep = write_report(res, out, f'BIF: {factory}', force=force,
+                       note=f'Model {factory} with weights {weights}; training data {train}, queries {query}; loss {loss}.')
     print(res); print(f"report: {rep}")

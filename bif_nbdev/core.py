@@ -10,19 +10,78 @@ from typing import Callable, Union
 import numpy as np
 import torch
 from torch import nn, Tensor
-from torch.utils.data import Dataset, DataLoader, TensorDataset
+from torch.utils.data import (Dataset, DataLoader, TensorDataset, IterableDataset, BatchSampler, SequentialSampler,
+                              RandomSampler)
 from torch.utils.data.dataloader import default_collate
 
 # %% auto #0
-__all__ = ['Examples', 'as_examples', 'to_device', 'cross_entropy_loss', 'squared_loss', 'check_losses', 'eval_mode',
-           'per_example_losses', 'trainable_params', 'flatten_params', 'unflatten_params', 'functional_loss',
-           'make_generator']
+__all__ = ['tree_map', 'Columns', 'Examples', 'as_examples', 'to_device', 'cross_entropy_loss', 'squared_loss', 'check_losses',
+           'eval_mode', 'per_example_losses', 'trainable_params', 'flatten_params', 'unflatten_params',
+           'functional_loss', 'make_generator']
+
+# %% ../nbs/00_core.ipynb #97937bb7
+def _rebuild(kind:type, items, plain:type):
+    "A container of type `kind` holding `items`, or a `plain` one when `kind` cannot be built from them."
+    if kind is plain: return plain(items)
+    try: return kind(*items) if hasattr(kind, '_fields') else kind(items)  # namedtuples take their fields one by one
+    except Exception: return plain(items)
+
+def tree_map(fn:Callable, # applied to every tensor
+             batch, # a tensor, or a (nested) tuple, list or mapping of tensors; other leaves (strings, numbers) are kept
+            ):
+    "`batch` with `fn` applied to every tensor; tuples, lists and mappings keep their types (dict subclasses, namedtuples)."
+    if isinstance(batch, Tensor): return fn(batch)
+    if isinstance(batch, Mapping) or (hasattr(batch, 'items') and hasattr(batch, 'keys')):
+        return _rebuild(type(batch), {k: tree_map(fn, v) for k, v in batch.items()}, dict)
+    if isinstance(batch, tuple): return _rebuild(type(batch), [tree_map(fn, v) for v in batch], tuple)
+    if isinstance(batch, list): return _rebuild(type(batch), [tree_map(fn, v) for v in batch], list)
+    return batch
 
 # %% ../nbs/00_core.ipynb #550f2710
+def _field(x, name:str) -> Tensor:
+    "One field of a data set as a tensor: tensors as they are, numpy arrays converted (same dtype, no copy when writable)."
+    if isinstance(x, Tensor): return x
+    if isinstance(x, np.ndarray):
+        if x.dtype.kind not in 'biufc': raise TypeError(f"Field {name} is a numpy array of {x.dtype}: only numeric arrays can be examples.")
+        return torch.from_numpy(x) if x.flags.writeable else torch.tensor(x)
+    raise TypeError(f"Field {name} is a {type(x).__name__}: the fields of a data set must be tensors or numpy arrays.")
+
+def _equal_rows(fields:dict) -> dict:
+    "`fields` (name -> tensor), checked to have one row per example each."
+    sizes = {k: (t.shape[0] if t.dim() else None) for k, t in fields.items()}
+    if None in sizes.values() or len(set(sizes.values())) != 1:
+        raise ValueError(f"The fields of a data set must share their first dimension (one row per example); got first dimensions {sizes}.")
+    return fields
+
+class Columns(Dataset):
+    "A mapping of equal-length tensors (a dict, a Hugging Face `BatchEncoding`) as a data set: row i = `{k: v[i]}`, in the mapping's own type."
+    def __init__(self, columns:Mapping): # name -> tensor (or numpy array) with one row per example
+        if not len(columns): raise ValueError("Got an empty mapping: pass {name: tensor} with one row per example.")
+        self.columns = _rebuild(type(columns), _equal_rows({k: _field(v, repr(k)) for k, v in columns.items()}), dict)
+    def __len__(self): return next(iter(self.columns.values())).shape[0]
+    def __getitem__(self, i): return tree_map(lambda t: t[i], self.columns)
+    def rows(self, idx:Tensor): return tree_map(lambda t: t[idx], self.columns)
+
+_subset_hint = "pass the rows you mean as a data set of their own, e.g. torch.utils.data.Subset(dataset, indices)"
+
+def _check_loader(dl:DataLoader):
+    "Refuse a `DataLoader` whose sampler chooses, repeats or splits rows: influence scores every row of its dataset, in order."
+    if isinstance(dl.dataset, IterableDataset): return  # refused below, with the other iterables
+    if dl.batch_sampler is None:
+        raise ValueError("A DataLoader with batch_size=None yields unbatched items: pass its dataset (or a DataLoader with a batch_size).")
+    if type(dl.batch_sampler) is not BatchSampler:
+        raise ValueError(f"The DataLoader has a custom batch_sampler ({type(dl.batch_sampler).__name__}), which influence cannot follow "
+                         f"(every row of its dataset would be scored, in order): {_subset_hint}.")
+    s = dl.sampler
+    every_row_once = type(s) is SequentialSampler or (type(s) is RandomSampler and not s.replacement and s.num_samples == len(s.data_source))
+    if not every_row_once:
+        raise ValueError(f"The DataLoader's sampler ({type(s).__name__}) chooses or repeats rows, which influence cannot follow "
+                         f"(every row of its dataset would be scored, in order): {_subset_hint}.")
+
 class Examples:
-    "An ordered, indexable view of a data set: a tuple of tensors, a `Dataset`, or a `DataLoader`."
+    "An ordered, indexable view of a data set: tensors (a tuple, or a mapping of named fields), a `Dataset`, or a `DataLoader`."
     def __init__(self,
-                 data, # tuple/list of tensors with equal first dimension, a `Dataset`, or a `DataLoader`
+                 data, # tuple/list of tensors or numpy arrays with equal first dimension, a mapping of them, a `Dataset`, or a `DataLoader`
                  collate_fn:Callable|None=None, # how to stack items of a `Dataset` (default: the `DataLoader`'s, or torch's)
                 ):
         self.tensors, self.dataset, self.default_batch_size = None, None, None
@@ -31,21 +90,23 @@ class Examples:
             self.default_batch_size = data.default_batch_size
             return
         if isinstance(data, DataLoader):
+            _check_loader(data)
             self.default_batch_size = data.batch_size
             collate_fn = collate_fn or data.collate_fn
             data = data.dataset
+        if isinstance(data, IterableDataset):
+            raise TypeError(f"Cannot use an IterableDataset ({type(data).__name__}) as examples: influence needs every row by its index. "
+                            "Materialize it first, e.g. rows = list(dataset), or tensors stacked from it.")
         if isinstance(data, TensorDataset): data = tuple(data.tensors)
-        if isinstance(data, Tensor): data = (data,)
-        if isinstance(data, (tuple, list)) and all(isinstance(t, Tensor) for t in data):
+        if isinstance(data, (Tensor, np.ndarray)): data = (data,)
+        if isinstance(data, (tuple, list)) and all(isinstance(t, (Tensor, np.ndarray)) for t in data):
             if len(data) == 0: raise ValueError("Got an empty tuple of tensors: pass (inputs, targets, ...) with one row per example.")
-            sizes = [t.shape[0] if t.dim() else None for t in data]
-            if None in sizes or len(set(sizes)) != 1:
-                raise ValueError(f"The tensors of a data tuple must share their first dimension (one row per example); got first dimensions {sizes}.")
-            self.tensors = tuple(data)
+            self.tensors = tuple(_equal_rows({i: _field(t, f'{i} of the tuple') for i, t in enumerate(data)}).values())
+        elif isinstance(data, Mapping): self.dataset = Columns(data)
         elif isinstance(data, Dataset) or (hasattr(data, '__getitem__') and hasattr(data, '__len__')):
             self.dataset = data
         else:
-            raise TypeError(f"Cannot use a {type(data).__name__} as examples: pass a tuple of tensors, a torch Dataset, or a DataLoader.")
+            raise TypeError(f"Cannot use a {type(data).__name__} as examples: pass a tuple of tensors, a mapping of them, a torch Dataset, or a DataLoader.")
         self.collate_fn = collate_fn or default_collate
         if len(self) == 0: raise ValueError("The data set is empty: influence needs at least one example.")
 
@@ -56,6 +117,8 @@ class Examples:
         if self.tensors is not None:
             idx = torch.as_tensor(idx, dtype=torch.long)
             return tuple(t[idx] for t in self.tensors)
+        if isinstance(self.dataset, Columns) and self.collate_fn is default_collate:  # slice the columns: no per-row copies
+            return self.dataset.rows(torch.as_tensor(idx, dtype=torch.long))
         idx = idx.tolist() if isinstance(idx, Tensor) else list(idx)
         return self.collate_fn([self.dataset[i] for i in idx])
 
@@ -66,7 +129,8 @@ class Examples:
             yield s, self.batch(range(s, min(s + bs, len(self))))
 
     def __repr__(self):
-        kind = 'tensors' if self.tensors is not None else type(self.dataset).__name__
+        kind = ('tensors' if self.tensors is not None else type(self.dataset.columns).__name__ if isinstance(self.dataset, Columns)
+                else type(self.dataset).__name__)
         return f"Examples(n={len(self)}, from {kind})"
 
 # %% ../nbs/00_core.ipynb #6a680058
@@ -76,16 +140,9 @@ def as_examples(data, collate_fn=None) -> Examples:
 
 # %% ../nbs/00_core.ipynb #2e24b4d2
 def to_device(batch, device):
-    "Move every tensor in a (nested) batch to `device`."
+    "Move every tensor in a (nested) batch to `device`, keeping the batch's container types (see `tree_map`)."
     if device is None: return batch
-    if isinstance(batch, Tensor): return batch.to(device)
-    if isinstance(batch, Mapping):
-        moved = {k: to_device(v, device) for k, v in batch.items()}
-        try: return type(batch)(moved)  # keeps dict subclasses such as a Hugging Face BatchEncoding
-        except Exception: return moved
-    if isinstance(batch, tuple): return tuple(to_device(b, device) for b in batch)
-    if isinstance(batch, list): return [to_device(b, device) for b in batch]
-    return batch
+    return tree_map(lambda t: t.to(device), batch)
 
 # %% ../nbs/00_core.ipynb #01e62af2
 def cross_entropy_loss(model:nn.Module, batch) -> Tensor:

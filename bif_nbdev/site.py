@@ -8,10 +8,10 @@ import base64, fcntl, html, json, os, re, select, shutil, subprocess, tempfile, 
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['katex_dirs', 'page_template', 'site_css', 'chromium_flags', 'cell_options', 'output_markdown', 'cell_markdown',
-           'front_matter', 'notebook_markdown', 'find_pandoc', 'find_katex', 'site_pages', 'sidebar_html',
-           'rewrite_links', 'process_nbs', 'render_page', 'build_site', 'readme_markdown', 'build_readme',
-           'find_chromium', 'Browser', 'check_site']
+__all__ = ['katex_dirs', 'page_template', 'site_css', 'SITE_MARKER', 'chromium_flags', 'cell_options', 'output_markdown',
+           'cell_markdown', 'front_matter', 'notebook_markdown', 'find_pandoc', 'find_katex', 'site_pages',
+           'sidebar_html', 'rewrite_links', 'process_nbs', 'render_page', 'claim_site_folder', 'install_site',
+           'build_site', 'readme_markdown', 'build_readme', 'find_chromium', 'Browser', 'check_site']
 
 # %% ../nbs/14_site.ipynb #c0dfc747
 _re_opt = re.compile(r'^\s*#\|\s*([\w-]+)\s*:\s*(.*?)\s*$')
@@ -308,8 +308,50 @@ def render_page(page:dict, pages:list[dict], out:Path, pandoc:str, math:list[str
     dest.write_text(doc, encoding='utf-8')
     return dest
 
+# %% ../nbs/14_site.ipynb #20c597c6
+SITE_MARKER = '.bif_nbdev_site'  # in a site folder: the list of files the builder wrote there (JSON)
+
+def _site_files(out:Path) -> set[str]:
+    "The files the last build wrote into `out` (relative paths), from its marker."
+    try: files = json.loads((out/SITE_MARKER).read_text())['files']
+    except Exception: raise FileExistsError(f"{out/SITE_MARKER} is not a site marker bif_nbdev wrote; remove {out} yourself or choose another folder (out, --out).") from None
+    return {f for f in files if isinstance(f, str) and not Path(f).is_absolute() and '..' not in Path(f).parts}
+
+def claim_site_folder(out) -> set[str]:
+    "Check that the site may be written into `out` (a new or empty folder, or one the builder made); returns the files it wrote there before."
+    out = Path(out)
+    if out.exists() and not out.is_dir(): raise FileExistsError(f"{out} is a file, not a folder: choose a folder for the site (out, --out).")
+    if not out.exists() or not any(out.iterdir()): return set()
+    if not (out/SITE_MARKER).is_file():
+        raise FileExistsError(f"{out} has files and no {SITE_MARKER} marker: bif_nbdev did not build it, so it writes nothing there. "
+                              f"Choose a new or empty folder for the site (out, --out).")
+    return _site_files(out)
+
+def install_site(built:Path, out:Path, previous:set[str]) -> list[str]:
+    "Move the files of a site built in `built` into `out`, replacing the `previous` build's files only; returns the files written."
+    built, out = Path(built), Path(out)
+    new = sorted(p.relative_to(built).as_posix() for p in built.rglob('*') if not p.is_dir())
+    def mine(rel): return rel in previous
+    clash = [r for r in new if (out/r).exists() and (not mine(r) or (out/r).is_dir())]
+    clash += [p.as_posix() for r in new for p in Path(r).parents if p != Path('.') and (out/p).exists() and not (out/p).is_dir()]
+    if clash: raise FileExistsError(f"The site would overwrite {sorted(set(clash))[:5]} in {out}, which the builder did not write: "
+                                    f"move them away or choose another folder (out, --out).")
+    out.mkdir(parents=True, exist_ok=True)
+    marker = out/SITE_MARKER
+    marker.write_text(json.dumps({'files': sorted(previous | set(new))}))  # an interrupted install still knows its files
+    for r in sorted(previous - set(new)):  # the last build's pages that this one does not have
+        if (out/r).is_file() or (out/r).is_symlink(): (out/r).unlink()
+        for d in Path(r).parents:  # and their folders, once empty
+            if d == Path('.'): break
+            try: (out/d).rmdir()
+            except OSError: break
+    for r in new:
+        (out/r).parent.mkdir(parents=True, exist_ok=True); os.replace(built/r, out/r)
+    marker.write_text(json.dumps({'files': new}))
+    return new
+
 # %% ../nbs/14_site.ipynb #778766f2
-def build_site(out='_docs', # folder to write the site into (it is emptied first)
+def build_site(out='_docs', # folder for the site: new, empty, or one this function built (only its own files are replaced)
                katex=None, # folder of a KaTeX distribution; default: found locally, else MathML
                mathml:bool=False, # use MathML (no JavaScript) even when KaTeX is found
                proc:Path|None=None, # an already processed `_proc` folder (default: run `process_nbs`)
@@ -317,31 +359,33 @@ def build_site(out='_docs', # folder to write the site into (it is emptied first
               ) -> Path:
     "Build the documentation site, offline, from nbdev's processed notebooks with pandoc; returns the `index.html` path."
     t0 = time.time()
+    out = Path(out)
+    previous = claim_site_folder(out)  # before any work: a folder of the user's is refused
     pandoc = find_pandoc()
     proc = Path(proc) if proc else process_nbs()
     pages = site_pages(proc)
-    out = Path(out)
-    if out.exists(): shutil.rmtree(out)
-    out.mkdir(parents=True)
-    # Files next to the notebooks (pictures a markdown cell links, styles.css) come along.
-    for f in proc.rglob('*'):
-        if f.is_file() and f.suffix not in ('.ipynb', '.yml') and not any(p.startswith(('.', '_')) for p in f.relative_to(proc).parts):
-            (out/f.relative_to(proc)).parent.mkdir(parents=True, exist_ok=True); shutil.copy2(f, out/f.relative_to(proc))
-    if not (out/'styles.css').exists(): (out/'styles.css').write_text('')
-    (out/'site.css').write_text(site_css)
-    kdir = None if mathml else find_katex(katex)
-    if kdir:
-        (out/'katex').mkdir()
-        for n in ('katex.min.js', 'katex.min.css'): shutil.copy(kdir/n, out/'katex'/n)
-        shutil.copytree(kdir/'fonts', out/'katex'/'fonts')  # follows Debian's symbolic link to the font package
-        math = ['--katex=ROOT/katex/']
-    else: math = ['--mathml']
-    from nbdev.config import get_config
-    cfg = get_config()  # the one `process_nbs` (or the caller) just loaded
-    site_url, site_title = cfg.get('doc_host', '') + cfg.get('doc_baseurl', ''), cfg.get('title', cfg.lib_name)
-    with tempfile.TemporaryDirectory() as tmp:
-        template = Path(tmp)/'page.html'; template.write_text(page_template)
-        for p in pages: render_page(p, pages, out, pandoc, math, template, site_url, site_title)
+    parent = out.resolve().parent; parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix='.bif_nbdev_site-', dir=parent) as stage:
+        site = Path(stage)/'site'; site.mkdir()
+        # Files next to the notebooks (pictures a markdown cell links, styles.css) come along.
+        for f in proc.rglob('*'):
+            if f.is_file() and f.suffix not in ('.ipynb', '.yml') and not any(p.startswith(('.', '_')) for p in f.relative_to(proc).parts):
+                (site/f.relative_to(proc)).parent.mkdir(parents=True, exist_ok=True); shutil.copy2(f, site/f.relative_to(proc))
+        if not (site/'styles.css').exists(): (site/'styles.css').write_text('')
+        (site/'site.css').write_text(site_css)
+        kdir = None if mathml else find_katex(katex)
+        if kdir:
+            (site/'katex').mkdir()
+            for n in ('katex.min.js', 'katex.min.css'): shutil.copy(kdir/n, site/'katex'/n)
+            shutil.copytree(kdir/'fonts', site/'katex'/'fonts')  # follows Debian's symbolic link to the font package
+            math = ['--katex=ROOT/katex/']
+        else: math = ['--mathml']
+        from nbdev.config import get_config
+        cfg = get_config()  # the one `process_nbs` (or the caller) just loaded
+        site_url, site_title = cfg.get('doc_host', '') + cfg.get('doc_baseurl', ''), cfg.get('title', cfg.lib_name)
+        template = Path(stage)/'page.html'; template.write_text(page_template)
+        for p in pages: render_page(p, pages, site, pandoc, math, template, site_url, site_title)
+        install_site(site, out, previous)
     if not quiet: print(f"{len(pages)} pages, maths by {'KaTeX' if kdir else 'MathML'}, in {time.time() - t0:.1f}s: {out/'index.html'}")
     return out/'index.html'
 
