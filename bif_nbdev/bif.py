@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_bif.ipynb #99dc31e3
 from __future__ import annotations
-import contextlib, dataclasses, inspect, json, math, os, threading, time, warnings, weakref
+import contextlib, dataclasses, hashlib, inspect, json, math, os, tempfile, threading, time, warnings, weakref
 from dataclasses import dataclass, field
 from typing import Callable
 import numpy as np
@@ -12,15 +12,16 @@ import torch
 from torch import nn, Tensor
 from .core import *
 from .sgld import *
-from .sgld import _tree_map, _vmap_pays
+from .sgld import _vmap_pays
 from .precond import KroneckerPreconditioner
 from .calibrate import *
 from .stats import *
 
 # %% auto #0
-__all__ = ['SIGN_NOTE', 'chain_losses', 'effective_sample_size', 'split_rhat', 'BIFResult', 'per_sequence', 'top_k', 'save',
-           'load_result', 'SamplingArguments', 'model_guard', 'check_depends_on_weights', 'losses_at_center', 'sample',
-           'bif', 'plot_traces', 'plot_scores', 'top_k_table']
+__all__ = ['SIGN_NOTE', 'RESULT_FORMAT', 'CHECKPOINT_FORMAT', 'chain_losses', 'effective_sample_size', 'split_rhat', 'BIFResult',
+           'per_sequence', 'top_k', 'tensor_checksum', 'write_tensors', 'read_tensors', 'save', 'load_result',
+           'run_fingerprint', 'check_checkpoint_path', 'SamplingArguments', 'model_guard', 'check_depends_on_weights',
+           'losses_at_center', 'sample', 'bif', 'plot_traces', 'plot_scores', 'top_k_table']
 
 # %% ../nbs/05_bif.ipynb #5466e4ef
 def _in_order(examples:Examples, batch_size:int|None):
@@ -79,8 +80,8 @@ def _chain_losses_rest(post, params, examples, batch_size, seq_len, vectorize, i
     vm = vectorize is True or (vectorize == 'auto' and _vmap_pays(post, min(bs, m), C))
     one = lambda c, rows: post.losses({k: v[c] for k, v in params.items()}, to_device(examples.batch(rows[c]), post.device))
     def vmapped(rows):  # one collated batch of C·b rows, split into [C, b, ...]
-        b = _tree_map(lambda t: t.reshape(C, -1, *t.shape[1:]), to_device(examples.batch(rows.reshape(-1)), post.device))
-        return torch.func.vmap(post.losses, in_dims=(0, 0))(params, b)
+        b = tree_map(lambda t: t.reshape(C, -1, *t.shape[1:]), to_device(examples.batch(rows.reshape(-1)), post.device))
+        return torch.func.vmap(lambda p, x: post.losses(p, retyped(x, b)), in_dims=(0, 0))(params, plain_tree(b))
     for s in range(0, m, bs):
         rows = rest[:, s:s + bs]
         if vectorize is True: l = vmapped(rows)
@@ -170,10 +171,58 @@ def top_k(self:BIFResult, query:int, k:int=10, by:str='scores', helpful:bool=Tru
     return idx, (-vals if helpful else vals)
 BIFResult.top_k = top_k
 
-# %% ../nbs/05_bif.ipynb #5df19d50
-def save(self:BIFResult, path):
-    "Save to a safetensors file (tensors + JSON metadata; no pickle)."
+# %% ../nbs/05_bif.ipynb #7488f363
+def tensor_checksum(tensors:dict) -> str:
+    "SHA-256 over the tensors' names, dtypes, shapes and bytes, in name order: what a saved file must still hold when read back."
+    h = hashlib.sha256()
+    for k in sorted(tensors):
+        v = tensors[k].detach().cpu().contiguous().reshape(-1)
+        h.update(f'{k}|{v.dtype}|{tuple(tensors[k].shape)}|'.encode()); h.update(v.view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+def _umask() -> int:
+    "The process's umask (read without changing it where /proc allows)."
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('Umask:'): return int(line.split()[1], 8)
+    except OSError: pass
+    m = os.umask(0o022); os.umask(m); return m
+
+def write_tensors(tensors:dict, path, metadata:dict):
+    """Write `tensors` with `metadata` and their checksum to the safetensors file `path`, atomically: a uniquely named
+    temporary file beside it, then a rename. The file gets the mode the umask gives, like any file the user writes."""
     from safetensors.torch import save_file
+    path = os.fspath(path)
+    t = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp', dir=os.path.dirname(os.path.abspath(path)))
+    os.close(fd)
+    try:
+        save_file(t, tmp, metadata=dict(metadata, sha256=tensor_checksum(t)))
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp): os.unlink(tmp)
+        raise
+
+def read_tensors(path, what:str='file') -> tuple:
+    "(metadata, tensors) of a safetensors file, its checksum verified when it has one."
+    from safetensors import safe_open
+    if not os.path.isfile(path): raise FileNotFoundError(f"No {what} at {path}.")
+    try:
+        with safe_open(str(path), framework='pt') as f: meta, t = f.metadata() or {}, {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e: raise ValueError(f"{path} is not a readable safetensors {what} ({e}).") from None
+    if 'sha256' in meta and meta['sha256'] != tensor_checksum(t):
+        raise ValueError(f"{path} is damaged: its tensors do not match the checksum written with them (a truncated copy or a disk error?).")
+    return meta, t
+
+# %% ../nbs/05_bif.ipynb #bf9e88c0
+RESULT_FORMAT = 'bif_nbdev.BIFResult/2'  # /2: with a checksum
+
+def save(self:BIFResult, path, overwrite:bool=False):
+    "Save to a safetensors file (tensors, JSON settings and a checksum; no pickle). An existing file is kept unless `overwrite`."
+    if os.path.isdir(path): raise IsADirectoryError(f"{path} is a folder: pass a file path such as {os.path.join(path, 'result.safetensors')}.")
+    if os.path.exists(path) and not overwrite: raise FileExistsError(f"{path} exists: pass overwrite=True to replace it, or another path.")
     t = {'scores': self.scores, 'corr': self.corr, 'train_trace': self.train_trace, 'query_trace': self.query_trace}
     if self.stderr is not None: t['stderr'] = self.stderr
     if self.sequence is not None:
@@ -182,19 +231,12 @@ def save(self:BIFResult, path):
             if v is not None: t['sequence.' + k] = v
     if self.trajectories is not None:
         for k, v in self.trajectories.items(): t['trajectories.' + k] = v
-    save_file({k: v.detach().cpu().contiguous() for k, v in t.items()}, str(path),
-              metadata={'config': json.dumps(self.config, default=str), 'format': 'bif_nbdev.BIFResult/1'})
+    write_tensors(t, path, {'config': json.dumps(self.config, default=str), 'format': RESULT_FORMAT})
 
 def load_result(path) -> BIFResult:
-    "Load a `BIFResult` saved with `BIFResult.save`."
-    from safetensors import safe_open
-    if not os.path.exists(path): raise FileNotFoundError(f"No BIF result at {path}.")
-    try:
-        with safe_open(str(path), framework='pt') as f:
-            meta = f.metadata() or {}
-            t = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as e: raise ValueError(f"{path} is not a safetensors file written by BIFResult.save ({e}).")
-    if meta.get('format') != 'bif_nbdev.BIFResult/1': raise ValueError(f"{path} is a safetensors file but not a saved BIFResult.")
+    "Load a `BIFResult` saved with `BIFResult.save` (its checksum is verified)."
+    meta, t = read_tensors(path, 'BIF result')
+    if meta.get('format') not in (RESULT_FORMAT, 'bif_nbdev.BIFResult/1'): raise ValueError(f"{path} is a safetensors file but not a saved BIFResult.")
     cfg = json.loads(meta['config'])
     seq = None
     if 'sequence.scores' in t:
@@ -205,11 +247,54 @@ def load_result(path) -> BIFResult:
 BIFResult.save = save
 BIFResult.load = staticmethod(load_result)
 
-# %% ../nbs/05_bif.ipynb #bea576ad
+# %% ../nbs/05_bif.ipynb #ed15fdf1
 _RUN_KEYS = ('chains', 'draws', 'burnin', 'thin', 'eps', 'gamma', 'nbeta', 'batch_size', 'seed', 'scheme', 'n_train', 'n_query', 'train_len', 'query_len')
+CHECKPOINT_FORMAT = 'bif_nbdev.checkpoint/2'
 
-def _save_checkpoint(path, state:ChainState, stats:dict, traces:dict, cfg:dict, pending:bool=False):
-    from safetensors.torch import save_file
+def _fn_name(f) -> str: return f"{getattr(f, '__module__', '')}.{getattr(f, '__qualname__', type(f).__name__)}"
+
+def _precond_signature(precond, center:dict) -> list:
+    "zᵀMz and ‖Mz‖² for a fixed random z: a cheap summary of the preconditioner M (None: [])."
+    if precond is None: return []
+    g = make_generator(20261201)
+    z = {k: torch.randn(v.shape, generator=g, dtype=torch.float64).to(v) for k, v in center.items()}
+    mz = {k: precond[k] * z[k] for k in z} if isinstance(precond, dict) else {k: v[0] for k, v in precond.apply({k: v[None] for k, v in z.items()}).items()}
+    return [sum((z[k].double() * mz[k].double()).sum().item() for k in z), sum((mz[k].double() ** 2).sum().item() for k in z)]
+
+def run_fingerprint(post:LocalPosterior, precond, at:dict, loss_fn, query_loss_fn) -> dict:
+    "What identifies a run beyond its settings: {'meta': JSON-able values, 'tensors': the losses at w*}."
+    h = hashlib.sha256()
+    for k in sorted(post.center): h.update(k.encode()); h.update(post.center[k].detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return dict(meta=dict(weights=h.hexdigest(), loss_fn=_fn_name(loss_fn), query_loss_fn=_fn_name(query_loss_fn),
+                          precond=_precond_signature(precond, post.center)),
+                tensors={'fingerprint.train': at['train'].float(), 'fingerprint.query': at['query'].float()})
+
+def _fingerprint_diff(meta:dict, t:dict, fp:dict) -> list:
+    "What differs between a checkpoint's fingerprint and this run's, in words."
+    old, new, out = json.loads(meta.get('fingerprint', '{}')), fp['meta'], []
+    if old.get('weights') != new['weights']: out.append("the model's weights w* differ")
+    for k in ('loss_fn', 'query_loss_fn'):
+        if old.get(k) != new[k]: out.append(f"{k} differs ({old.get(k)} then, {new[k]} now)")
+    for k, what in (('train', 'training data (or loss_fn)'), ('query', 'query data (or query_loss_fn)')):
+        a, b = t.get(f'fingerprint.{k}'), fp['tensors'][f'fingerprint.{k}']
+        if a is None or a.shape != b.shape or not torch.allclose(a, b.cpu(), rtol=1e-4, atol=1e-6): out.append(f"the {what} differ: the losses at w* are not the same")
+    po, pn = old.get('precond', []), new['precond']
+    if len(po) != len(pn) or any(abs(x - y) > 1e-5 * max(abs(x), abs(y), 1e-300) for x, y in zip(po, pn)): out.append("the preconditioner (precond) differs")
+    return out
+
+# %% ../nbs/05_bif.ipynb #ec22b3f2
+def check_checkpoint_path(path):
+    "Refuse, before any computation, a checkpoint path that cannot be written, or a file there that is not a bif_nbdev checkpoint."
+    path = os.fspath(path); folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path): raise IsADirectoryError(f"checkpoint={path!r} is a folder: pass a file path, e.g. {os.path.join(path, 'bif_checkpoint.safetensors')!r}.")
+    if not os.path.isdir(folder): raise FileNotFoundError(f"checkpoint={path!r}: the folder {folder!r} does not exist: create it, or choose another checkpoint path.")
+    try: fd, tmp = tempfile.mkstemp(prefix='.bif_nbdev_write_test.', dir=folder); os.close(fd); os.unlink(tmp)
+    except OSError as e: raise PermissionError(f"checkpoint={path!r}: cannot write in {folder!r} ({e.strerror or e}): choose another checkpoint path.") from None
+    if os.path.exists(path):
+        meta, _ = read_tensors(path, 'checkpoint')
+        if meta.get('format') != CHECKPOINT_FORMAT: raise ValueError(f"checkpoint={path!r} is a file that is not a bif_nbdev checkpoint: choose another checkpoint path.")
+
+def _save_checkpoint(path, state:ChainState, stats:dict, traces:dict, cfg:dict, pending:bool=False, fingerprint:dict|None=None):
     t = {f'params.{k}': v for k, v in state.params.items()}
     for i, g in enumerate(state.generators): t[f'gen.{i}'] = g.get_state()
     if state.prev_noise is not None:
@@ -219,22 +304,20 @@ def _save_checkpoint(path, state:ChainState, stats:dict, traces:dict, cfg:dict, 
     for k, v in traces.items():
         if len(v): t[f'trace.{k}'] = torch.stack(v, 1) if isinstance(v, list) else v
     meta = {'config': json.dumps({k: cfg[k] for k in _RUN_KEYS}), 'step': str(state.step), 'chain_ids': json.dumps(state.chain_ids),
-            'traces': json.dumps([k for k, v in traces.items() if len(v)]), 'format': 'bif_nbdev.checkpoint/1',
+            'traces': json.dumps([k for k, v in traces.items() if len(v)]), 'format': CHECKPOINT_FORMAT,
             'pending_draw': str(int(pending))}  # a kept draw at these weights whose losses are not recorded yet
-    tmp = str(path) + '.tmp'
-    save_file({k: v.detach().cpu().contiguous() for k, v in t.items()}, tmp, metadata=meta)
-    os.replace(tmp, str(path))
+    if fingerprint is not None: t.update(fingerprint['tensors']); meta['fingerprint'] = json.dumps(fingerprint['meta'])
+    write_tensors(t, path, meta)
 
-def _load_checkpoint(path, cfg:dict):
-    from safetensors import safe_open
-    try:
-        with safe_open(str(path), framework='pt') as f:
-            meta, t = f.metadata() or {}, {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as e: raise ValueError(f"Checkpoint {path} could not be read ({e}); delete it to start afresh.")
-    if meta.get('format') != 'bif_nbdev.checkpoint/1': raise ValueError(f"{path} is not a bif_nbdev checkpoint.")
+def _load_checkpoint(path, cfg:dict, fingerprint:dict|None=None):
+    try: meta, t = read_tensors(path, 'checkpoint')
+    except ValueError as e: raise ValueError(f"{e} Delete the checkpoint to start afresh, or pass another checkpoint path.") from None
+    if meta.get('format') != CHECKPOINT_FORMAT: raise ValueError(f"{path} is not a bif_nbdev checkpoint (of this version).")
     saved = json.loads(meta['config']); now = {k: cfg[k] for k in _RUN_KEYS}
     diff = {k: (saved.get(k), now[k]) for k in _RUN_KEYS if saved.get(k) != now[k]}
     if diff: raise ValueError(f"Checkpoint {path} belongs to a run with other settings {diff} (saved, now): pass the same settings to resume, or a new checkpoint path.")
+    other = _fingerprint_diff(meta, t, fingerprint) if fingerprint is not None else []
+    if other: raise ValueError(f"Checkpoint {path} belongs to another run: {'; '.join(other)}. Resume with what the run used, or pass a new checkpoint path.")
     return meta, t
 
 # %% ../nbs/05_bif.ipynb #f887a38f
@@ -344,6 +427,10 @@ def check_depends_on_weights(model:nn.Module, data:Examples, loss_fn:Callable, d
     if not out.requires_grad:
         raise ValueError(f"{name}'s losses do not depend on the model's weights: no gradient reaches them (was the loss computed under "
                          "torch.no_grad(), detached with .detach()/.item()/numpy, or is it a constant?). BIF needs losses differentiable in the weights.")
+    g = torch.autograd.grad(example_loss(out).sum(), list(ps.values()), allow_unused=True)
+    if all(gi is None or not bool(gi.any()) for gi in g) and bool((out == out.reshape(-1)[0]).all()):
+        raise ValueError(f"{name} gives every example the same loss, and its gradient with respect to the weights is 0: "
+                         "a constant loss has no influence to attribute.")
 
 # %% ../nbs/05_bif.ipynb #26e5c995
 def losses_at_center(model:nn.Module, train:Examples, query:Examples, loss_fn:Callable, query_loss_fn:Callable,
@@ -431,9 +518,9 @@ def _new_run(post:LocalPosterior, a:SamplingArguments, cfg:dict, device) -> _Run
     trajs = {'train': [], 'query': []} if a.keep_trajectories else None
     return _Run(init_chains(post, a.chains, a.seed), stats, {'train': [], 'query': [], 'minibatch': []}, trajs)
 
-def _resume_run(path, post:LocalPosterior, a:SamplingArguments, cfg:dict, device) -> _Run:
-    "The run saved in the checkpoint at `path` (it must belong to a run with the same settings)."
-    meta, t = _load_checkpoint(path, cfg)
+def _resume_run(path, post:LocalPosterior, a:SamplingArguments, cfg:dict, device, fingerprint:dict) -> _Run:
+    "The run saved in the checkpoint at `path` (it must belong to the same run: settings and fingerprint)."
+    meta, t = _load_checkpoint(path, cfg, fingerprint)
     ids = json.loads(meta['chain_ids'])
     state = init_chains(post, len(ids), a.seed, ids); state.step = int(meta['step'])
     for k in state.params: state.params[k] = t[f'params.{k}'].to(device).clone()
@@ -471,12 +558,13 @@ def _run(model, train_ex:Examples, query_ex:Examples, loss_fn, query_loss_fn, ca
     qpost = post if query_loss_fn is loss_fn else LocalPosterior(model, train_ex, query_loss_fn, cal.nbeta, cal.gamma, cal.batch_size)
     reuse = _resolve_reuse(a.reuse_step_losses, post, a.vectorize, a.eval_batch_size, a.chains)
     cfg['reuse_step_losses'] = bool(reuse)
+    fp = run_fingerprint(post, cal.precond, at, loss_fn, query_loss_fn) if a.checkpoint else None
     resume = a.checkpoint and os.path.exists(a.checkpoint)
-    run = _resume_run(a.checkpoint, post, a, cfg, device) if resume else _new_run(post, a, cfg, device)
+    run = _resume_run(a.checkpoint, post, a, cfg, device, fp) if resume else _new_run(post, a, cfg, device)
     total = cfg['burnin'] + a.draws * a.thin
     pbar = _progress(total, not a.progress, run.state.step)
     def after_step(s):
-        if a.checkpoint and s % a.checkpoint_every == 0: _save_checkpoint(a.checkpoint, run.state, run.stats, run.traces, cfg, run.pending)
+        if a.checkpoint and s % a.checkpoint_every == 0: _save_checkpoint(a.checkpoint, run.state, run.stats, run.traces, cfg, run.pending, fp)
         pbar.update(1)
         if callback is not None: callback(s, run.state)
     try:
@@ -484,10 +572,10 @@ def _run(model, train_ex:Examples, query_ex:Examples, loss_fn, query_loss_fn, ca
                 scheme=cal.scheme, vectorize=a.vectorize, eval_batch_size=a.eval_batch_size, train_len=at['train_len'],
                 query_len=at['query_len'], loss0=at['loss0'], on_diverge=a.on_diverge, reuse=reuse, after_step=after_step)
     except KeyboardInterrupt:
-        if a.checkpoint: _save_checkpoint(a.checkpoint, run.state, run.stats, run.traces, cfg, run.pending)
+        if a.checkpoint: _save_checkpoint(a.checkpoint, run.state, run.stats, run.traces, cfg, run.pending, fp)
         raise
     finally: pbar.close()
-    if a.checkpoint: _save_checkpoint(a.checkpoint, run.state, run.stats, run.traces, cfg)
+    if a.checkpoint: _save_checkpoint(a.checkpoint, run.state, run.stats, run.traces, cfg, fingerprint=fp)
     cfg.update(chains_kept=run.state.chain_ids, vectorized=getattr(run.state, 'vectorized', None), calibration=cal.estimates,
                seconds=round(time.time() - t0, 3), device=str(device))
     return _result(run.stats, run.traces, run.trajs, cfg, n, q, at['train_len'], at['query_len'])
@@ -509,6 +597,7 @@ def sample(model:nn.Module, # trained model; its current weights are w* (they ar
     elif kwargs: args = args.replace(**kwargs)
     if not isinstance(calibration, Calibration): raise TypeError(f"calibration must be a Calibration (from calibrate()), got {type(calibration).__name__}.")
     t0 = time.time()
+    if args.checkpoint is not None: check_checkpoint_path(args.checkpoint)
     train_ex, query_ex = as_examples(train), as_examples(query)
     with model_guard(model, device) as device:
         at = losses_at_center(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, args.eval_batch_size, device)
@@ -529,6 +618,7 @@ def bif(model:nn.Module, # trained model; its current weights are w* (they are n
     settings.setdefault('progress', True)
     cal_args, run_args = split_arguments(settings, CalibrationArguments, SamplingArguments)
     t0 = time.time()
+    if run_args.checkpoint is not None: check_checkpoint_path(run_args.checkpoint)
     train_ex, query_ex = as_examples(train), as_examples(query)
     with model_guard(model, device) as device:
         at = losses_at_center(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, run_args.eval_batch_size, device)

@@ -183,7 +183,7 @@ def write_report(res, out, title:str, queries:int=3, labels=None, note:str='',
     matplotlib.use('agg')
     import matplotlib.pyplot as plt
     out = check_out(out, force)
-    res.save(out/'result.safetensors')
+    res.save(out/'result.safetensors', overwrite=force)  # check_out refused an earlier report unless force
     res.plot_traces(); plt.gcf().savefig(out/'traces.png', dpi=100, bbox_inches='tight'); plt.close('all')
     res.plot_scores(); plt.gcf().savefig(out/'scores.png', dpi=100, bbox_inches='tight'); plt.close('all')
     cfg = {k: v for k, v in res.config.items() if isinstance(v, (int, float, str, bool))}

@@ -9,12 +9,15 @@ from dataclasses import dataclass, field
 from typing import Callable
 import torch
 from torch import nn, Tensor
+from collections.abc import Mapping
 from .core import *
+from .core import _rebuild
 
 # %% auto #0
 __all__ = ['SCHEMES', 'example_loss', 'SGLDDivergence', 'LocalPosterior', 'chain_seed', 'ChainState', 'init_chains',
-           'select_chains', 'chain_batch_index', 'chain_batches', 'try_vmap', 'potential_grads', 'chain_noise',
-           'StepGradients', 'sgld_gradients', 'sgld_update', 'sgld_step', 'run_chains']
+           'select_chains', 'plain_tree', 'retyped', 'chain_batch_index', 'chain_batches', 'try_vmap',
+           'potential_grads', 'chain_noise', 'StepGradients', 'sgld_gradients', 'sgld_update', 'sgld_step',
+           'run_chains']
 
 # %% ../nbs/03_sgld.ipynb #64406f97
 def example_loss(losses:Tensor) -> Tensor:
@@ -107,12 +110,23 @@ def select_chains(state:ChainState, keep:list) -> ChainState:
                       [state.chain_ids[i] for i in keep], pn)
 
 # %% ../nbs/03_sgld.ipynb #52b0b1f5
-def _tree_map(fn, b):
-    if isinstance(b, Tensor): return fn(b)
-    if isinstance(b, dict): return {k: _tree_map(fn, v) for k, v in b.items()}
-    if hasattr(b, 'items') and hasattr(b, 'keys'): return {k: _tree_map(fn, v) for k, v in b.items()}
-    if isinstance(b, (tuple, list)): return type(b)(_tree_map(fn, v) for v in b)
-    return b
+def plain_tree(batch):
+    "`batch` with every mapping a plain dict and every tuple a plain tuple: the containers `torch.func.vmap` can split."
+    if isinstance(batch, Tensor): return batch
+    if isinstance(batch, Mapping) or (hasattr(batch, 'items') and hasattr(batch, 'keys')): return {k: plain_tree(v) for k, v in batch.items()}
+    if isinstance(batch, tuple): return tuple(plain_tree(v) for v in batch)
+    if isinstance(batch, list): return [plain_tree(v) for v in batch]
+    return batch
+
+def retyped(plain, like):
+    "`plain` (from `plain_tree`) rebuilt with the container types of `like` (e.g. a Hugging Face `BatchEncoding`)."
+    return _retype(plain, like)
+
+def _retype(plain, like):
+    if isinstance(like, Mapping) or (hasattr(like, 'items') and hasattr(like, 'keys')):
+        return _rebuild(type(like), {k: _retype(plain[k], v) for k, v in like.items()}, dict)
+    if isinstance(like, (tuple, list)): return _rebuild(type(like), [_retype(p, l) for p, l in zip(plain, like)], type(plain))
+    return plain
 
 def chain_batch_index(post:LocalPosterior, state:ChainState) -> Tensor:
     "The training rows of every chain's next minibatch, [C, B]: B distinct rows per chain from its own generator (all rows when B ≥ n)."
@@ -125,17 +139,18 @@ def chain_batches(post:LocalPosterior, state:ChainState, idx:Tensor|None=None):
     if idx is None: idx = chain_batch_index(post, state)
     C = idx.shape[0]
     batch = to_device(post.train.batch(idx.reshape(-1)), post.device)
-    return _tree_map(lambda t: t.reshape(C, -1, *t.shape[1:]), batch)
+    return tree_map(lambda t: t.reshape(C, -1, *t.shape[1:]), batch)
 
 # %% ../nbs/03_sgld.ipynb #ecceb66d
 def _grads_vmap(post, params, batch, keep_losses=False):
     f = post.potential_and_losses if keep_losses else post.potential
-    return torch.func.vmap(torch.func.grad(f, has_aux=True), in_dims=(0, 0))(params, batch)
+    g = torch.func.grad(lambda p, b: f(p, retyped(b, batch)), has_aux=True)  # vmap splits plain containers; the loss sees the batch's own types
+    return torch.func.vmap(g, in_dims=(0, 0))(params, plain_tree(batch))
 
 def _grads_loop(post, params, batch, keep_losses=False):
     gfn = torch.func.grad(post.potential_and_losses if keep_losses else post.potential, has_aux=True)
     C = next(iter(params.values())).shape[0]
-    outs = [gfn({k: v[c] for k, v in params.items()}, _tree_map(lambda t: t[c], batch)) for c in range(C)]
+    outs = [gfn({k: v[c] for k, v in params.items()}, tree_map(lambda t: t[c], batch)) for c in range(C)]
     grads = {k: torch.stack([o[0][k] for o in outs]) for k in params}
     if keep_losses: return grads, (torch.stack([o[1][0] for o in outs]), torch.stack([o[1][1] for o in outs]))
     return grads, torch.stack([o[1] for o in outs])
