@@ -291,7 +291,8 @@ def check_checkpoint_path(path):
     try: fd, tmp = tempfile.mkstemp(prefix='.bif_nbdev_write_test.', dir=folder); os.close(fd); os.unlink(tmp)
     except OSError as e: raise PermissionError(f"checkpoint={path!r}: cannot write in {folder!r} ({e.strerror or e}): choose another checkpoint path.") from None
     if os.path.exists(path):
-        meta, _ = read_tensors(path, 'checkpoint')
+        try: meta, _ = read_tensors(path, 'checkpoint')
+        except ValueError as e: raise ValueError(f"checkpoint={path!r} is not a bif_nbdev checkpoint that could be read ({e}): choose another checkpoint path.") from None
         if meta.get('format') != CHECKPOINT_FORMAT: raise ValueError(f"checkpoint={path!r} is a file that is not a bif_nbdev checkpoint: choose another checkpoint path.")
 
 def _save_checkpoint(path, state:ChainState, stats:dict, traces:dict, cfg:dict, pending:bool=False, fingerprint:dict|None=None):
