@@ -21,7 +21,7 @@ from .stats import *
 __all__ = ['SIGN_NOTE', 'RESULT_FORMAT', 'CHECKPOINT_FORMAT', 'chain_losses', 'effective_sample_size', 'split_rhat', 'BIFResult',
            'per_sequence', 'top_k', 'tensor_checksum', 'write_tensors', 'read_tensors', 'save', 'load_result',
            'run_fingerprint', 'check_checkpoint_path', 'SamplingArguments', 'model_guard', 'check_depends_on_weights',
-           'losses_at_center', 'sample', 'bif', 'plot_traces', 'plot_scores', 'top_k_table']
+           'check_token_layout', 'losses_at_center', 'sample', 'bif', 'plot_traces', 'plot_scores', 'top_k_table']
 
 # %% ../nbs/05_bif.ipynb #5466e4ef
 def _in_order(examples:Examples, batch_size:int|None):
@@ -433,6 +433,25 @@ def check_depends_on_weights(model:nn.Module, data:Examples, loss_fn:Callable, d
         raise ValueError(f"{name} gives every example the same loss, and its gradient with respect to the weights is 0: "
                          "a constant loss has no influence to attribute.")
 
+# %% ../nbs/05_bif.ipynb #5ea4248f
+@torch.no_grad()
+def check_token_layout(model:nn.Module, data:Examples, loss_fn:Callable, losses:Tensor, device=None, name:str='loss_fn'):
+    """Per-token losses must keep their columns whatever rows share a batch (column s = token s of the example). Checked on
+    the rows with the fewest and the most non-zero losses, batched together and alone."""
+    if losses.dim() != 2 or len(data) < 2: return
+    count = (losses != 0).sum(1)
+    i, j = int(count.argmin()), int(count.argmax())
+    if count[i] == count[j]: return
+    pair = loss_fn(model, to_device(data.batch([i, j]), device)).float().cpu()
+    for r, k in ((0, i), (1, j)):
+        alone = loss_fn(model, to_device(data.batch([k]), device))[0].float().cpu()
+        S = max(alone.shape[0], pair.shape[1])
+        a, b = nn.functional.pad(alone, (0, S - alone.shape[0])), nn.functional.pad(pair[r], (0, S - pair.shape[1]))
+        if not torch.allclose(a, b, rtol=1e-3, atol=1e-4 * (a.abs().max().item() + 1e-12)):
+            raise ValueError(f"{name}'s per-token losses of example {k} move to other columns when other examples share its batch. Column s "
+                             "must be token s of the example whatever the padding (left padding shifts it): use causal_lm_loss, or shift "
+                             "each row with bif_nbdev.hf.align_left(losses, attention_mask).")
+
 # %% ../nbs/05_bif.ipynb #26e5c995
 def losses_at_center(model:nn.Module, train:Examples, query:Examples, loss_fn:Callable, query_loss_fn:Callable,
                      eval_batch_size:int=256, device=None) -> dict:
@@ -445,7 +464,9 @@ def losses_at_center(model:nn.Module, train:Examples, query:Examples, loss_fn:Ca
                             "correct answers is not a loss); compute them in float, e.g. with cross_entropy(..., reduction='none').")
         if not torch.isfinite(l).all():
             raise ValueError(f"Some {name} losses are not finite at the trained weights w*: fix the model or loss_fn before attributing.")
-    for name, ex, f in (('loss_fn', train, loss_fn), ('query_loss_fn', query, query_loss_fn)): check_depends_on_weights(model, ex, f, device, name)
+    for name, ex, f, l in (('loss_fn', train, loss_fn, l0_train), ('query_loss_fn', query, query_loss_fn, l0_query)):
+        check_depends_on_weights(model, ex, f, device, name)
+        check_token_layout(model, ex, f, l, device, name)
     train_len = l0_train.shape[1] if l0_train.dim() == 2 else None  # per token: the longest sequence of each set
     query_len = l0_query.shape[1] if l0_query.dim() == 2 else None
     if (train_len is None) != (query_len is None):

@@ -14,7 +14,7 @@ from torch.utils.data import Dataset, DataLoader
 from .core import as_examples, eval_mode, make_generator, to_device, _model_device
 
 # %% auto #0
-__all__ = ['NUMBER_WORDS', 'TRANSLATIONS', 'SYNONYMS', 'token_mask', 'causal_lm_loss', 'causal_lm_sequence_loss',
+__all__ = ['NUMBER_WORDS', 'TRANSLATIONS', 'SYNONYMS', 'align_left', 'token_mask', 'causal_lm_loss', 'causal_lm_sequence_loss',
            'make_word_tokenizer', 'token_strings', 'TokenizedTexts', 'CausalLMCollator', 'text_loader',
            'load_causal_lm', 'CorpusRelations', 'make_structured_corpus', 'make_tiny_gptneox', 'train_causal_lm',
            'top_next_tokens', 'probe_accuracy']
@@ -35,6 +35,17 @@ def _batch_parts(batch):
             raise ValueError(f"'{name}' must be a tensor of the same shape as 'input_ids' {tuple(ids.shape)}, got "
                              f"{tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__}.")
     return ids, am, labels
+
+def align_left(x:Tensor, # [B, S] values laid out like the batch's tokens
+               attention_mask:Tensor|None, # [B, S]: 1 at real tokens (None: no padding)
+               fill=0, # value of the vacated end of a shifted row
+              ) -> Tensor:
+    "Each row of `x` shifted left so that its first real token sits in column 0: column s = token s of the row's own text, whatever the padding side."
+    if attention_mask is None: return x
+    am = attention_mask.bool()
+    start = torch.where(am.any(1), am.int().argmax(1), 0)  # left padding of each row
+    src = torch.arange(x.shape[1], device=x.device)[None] + start[:, None]
+    return x.gather(1, src.clamp(max=x.shape[1] - 1)).masked_fill(src >= x.shape[1], fill)
 
 def token_mask(batch) -> Tensor:
     "`bool[B, S]`: True where position `s` holds a loss, i.e. token `s` is a real, scored token with a real token before it."
@@ -64,13 +75,13 @@ def _logits(model, ids, am):
 
 def causal_lm_loss(model:nn.Module, # any causal LM: `model(input_ids=..., attention_mask=...)` returns `.logits` [B, S, V]
                    batch, # dict/BatchEncoding with 'input_ids' [B, S], optional 'attention_mask', 'labels' (-100 = ignore)
-                  ) -> Tensor: # [B, S]: loss of token s given tokens < s at position s; 0.0 where `token_mask` is False
-    "Per-token next-token cross-entropy: `loss[b, s] = -log p(x[b, s] | x[b, :s])`, zero at position 0 and at padding."
+                  ) -> Tensor: # [B, S]: column s = loss of the row's own token s given its tokens < s; 0.0 where there is none
+    "Per-token next-token cross-entropy, `loss[b, s] = -log p(x_s | x_<s)` of the text in row b, aligned to the text's start (left padding removed)."
     ids, am, labels = _batch_parts(batch)
     logits = _logits(model, ids, am)
     targets = torch.where(token_mask(batch)[:, 1:], ids[:, 1:] if labels is None else labels[:, 1:], -100)
     nll = nn.functional.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets, reduction='none', ignore_index=-100)
-    return torch.cat([nll.new_zeros(ids.shape[0], 1), nll], dim=1)
+    return align_left(torch.cat([nll.new_zeros(ids.shape[0], 1), nll], dim=1), am)
 
 def causal_lm_sequence_loss(model:nn.Module, batch) -> Tensor:
     "Per-sequence loss `[B]`: the SUM of `causal_lm_loss` over positions (so sequence BIF = sum of token BIFs)."

@@ -119,10 +119,11 @@ def token_table(data, # the training (or query) data given to `bif`: DataLoader,
                 pad_id:int=0, # id written at the padding added between batches
                ) -> tuple[Tensor, Tensor]: # ids [n, S] and bool mask [n, S] (True where a token has a loss)
     "Token ids and the has-a-loss mask of every example, in the `[n, S]` layout of a per-token `BIFResult`."
-    from bif_nbdev.hf import token_mask
+    from bif_nbdev.hf import token_mask, align_left
     ex, ids, masks = as_examples(data), [], []
     for _, b in ex.batches():
-        ids.append(b['input_ids']); masks.append(token_mask(b))
+        am = b.get('attention_mask')  # rows start at column 0 whatever the padding side, like causal_lm_loss's columns
+        ids.append(align_left(b['input_ids'], am, pad_id)); masks.append(align_left(token_mask(b), am, False))
     S = max(x.shape[1] for x in ids)
     pad = lambda x, v: torch.nn.functional.pad(x, (0, S - x.shape[1]), value=v)
     return torch.cat([pad(x, pad_id) for x in ids]), torch.cat([pad(m, False) for m in masks])

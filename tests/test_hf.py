@@ -2,7 +2,7 @@
 import pytest
 import torch
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, GPT2Config, GPT2LMHeadModel
-from bif_nbdev.all import (causal_lm_loss, causal_lm_sequence_loss, token_mask, make_word_tokenizer, token_strings,
+from bif_nbdev.all import (causal_lm_loss, causal_lm_sequence_loss, token_mask, align_left, make_word_tokenizer, token_strings,
                            text_loader, as_examples, make_structured_corpus, make_tiny_gptneox, functional_loss,
                            trainable_params, per_example_losses)
 
@@ -58,10 +58,11 @@ def test_padding_is_zero_masked_and_side_independent(make):
         alone = causal_lm_loss(m, {'input_ids': torch.tensor([rows[0]])})[0]
     assert token_mask(r)[0].tolist() == [False, True, True, False, False, False]
     assert token_mask(l)[0].tolist() == [False, False, False, False, True, True]
-    assert (lr[~token_mask(r)] == 0).all() and (ll[~token_mask(l)] == 0).all()
+    lmask = align_left(token_mask(l), l['attention_mask'], fill=False)  # causal_lm_loss's columns: token s of each text
+    assert (lr[~token_mask(r)] == 0).all() and (ll[~lmask] == 0).all()
     assert (lr[token_mask(r)] > 0).all()
-    assert torch.allclose(lr[0, :3], alone, atol=1e-5) and torch.allclose(ll[0, 3:], alone, atol=1e-5)
-    assert torch.allclose(lr[1], ll[1], atol=1e-5)
+    assert torch.allclose(lr[0, :3], alone, atol=1e-5) and torch.allclose(ll[0, :3], alone, atol=1e-5)
+    assert torch.allclose(lr, ll, atol=1e-5)
 
 
 def test_labels_minus_100_are_ignored_and_match_hf_mean_loss():
@@ -100,7 +101,7 @@ def test_tokenizer_round_trips_and_pads_both_sides():
 
 
 def test_loader_per_token_losses_match_unpadded_texts():
-    "A shuffled, left-padded DataLoader of fixed width gives, row by row, the losses of each text alone."
+    "A shuffled, left-padded DataLoader of fixed width gives, row by row, the losses of each text alone, in the text's own columns."
     texts, _ = make_structured_corpus(seed=0, n_texts=10)
     tok = make_word_tokenizer(texts)
     m = make_tiny_gptneox(len(tok), hidden_size=32, tokenizer=tok)
@@ -109,8 +110,8 @@ def test_loader_per_token_losses_match_unpadded_texts():
     assert got.shape == (10, 9)
     for i, t in enumerate(texts):
         with torch.no_grad(): alone = causal_lm_loss(m, tok([t], return_tensors='pt'))[0]
-        assert torch.allclose(got[i, 9 - len(alone):], alone, atol=1e-5)
-        assert (got[i, :9 - len(alone) + 1] == 0).all()
+        assert torch.allclose(got[i, :len(alone)], alone, atol=1e-5)  # column s = token s of the text, padding side aside
+        assert got[i, 0] == 0 and (got[i, len(alone):] == 0).all()
 
 
 def test_vmap_over_stacked_parameters_matches_loop():

@@ -1,7 +1,8 @@
 "Tests of bif_nbdev.tokens as a user calls it: the per-token contract of bif() and the chunked top-k."
-import torch
+import pytest, torch
 from bif_nbdev.all import (bif, causal_lm_loss, make_word_tokenizer, make_tiny_gptneox, text_loader, token_table,
-                           top_token_influences, chunked_top_k, StreamingCov, per_example_losses)
+                           top_token_influences, chunked_top_k, StreamingCov, per_example_losses, make_structured_corpus,
+                           train_causal_lm, token_mask)
 
 torch.set_num_threads(1)
 
@@ -63,3 +64,31 @@ def test_reused_step_losses_per_token():
         scale = off.scores.abs().max()
         assert scale > 0 and (on.scores - off.scores).abs().max() <= 1e-4 * scale
         assert on.scores[~mask].abs().max() == 0
+
+
+def _misaligned_loss(model, batch):
+    "Per-token losses in the padded batch's columns (the layout causal_lm_loss no longer uses): left padding shifts them."
+    from bif_nbdev.hf import _batch_parts, _logits
+    ids, am, _ = _batch_parts(batch); logits = _logits(model, ids, am)
+    t = torch.where(token_mask(batch)[:, 1:], ids[:, 1:], -100)
+    nll = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), t, reduction='none', ignore_index=-100)
+    return torch.cat([nll.new_zeros(ids.shape[0], 1), nll], 1)
+
+
+def test_per_token_columns_do_not_depend_on_padding_side_batching_or_reuse():
+    "Column s is token s of each text: left and right padding, eval batch sizes and reused step losses give the same scores."
+    texts, _ = make_structured_corpus(seed=0, n_texts=30)
+    tok = make_word_tokenizer(texts)
+    m = make_tiny_gptneox(len(tok), hidden_size=16, num_layers=1, num_heads=2, tokenizer=tok)
+    train_causal_lm(m, text_loader(texts, tok, 16), steps=20)
+    kw = dict(chains=2, draws=12, eps=1e-4, gamma=100., nbeta=24., batch_size=8, seed=1, progress=False, vectorize=False)
+    runs = {}
+    for side in ('left', 'right'):
+        for ebs, reuse in ((8, True), (3, False)):
+            tr, q = text_loader(texts[:24], tok, 8, padding_side=side), text_loader(texts[24:], tok, 8, padding_side=side)
+            runs[side, ebs] = bif(m, tr, q, causal_lm_loss, eval_batch_size=ebs, reuse_step_losses=reuse, **kw).scores
+    ref = runs['right', 8]
+    assert ref.abs().max() > 0
+    for k, v in runs.items(): assert (v - ref).abs().max() <= 1e-5 * ref.abs().max(), k
+    left = (text_loader(texts[:24], tok, 8, padding_side='left'), text_loader(texts[24:], tok, 8, padding_side='left'))
+    with pytest.raises(ValueError, match='other columns'): bif(m, *left, _misaligned_loss, **kw)
