@@ -21,7 +21,8 @@ from .stats import *
 __all__ = ['SIGN_NOTE', 'RESULT_FORMAT', 'CHECKPOINT_FORMAT', 'chain_losses', 'effective_sample_size', 'split_rhat', 'BIFResult',
            'per_sequence', 'top_k', 'tensor_checksum', 'write_tensors', 'read_tensors', 'save', 'load_result',
            'run_fingerprint', 'check_checkpoint_path', 'SamplingArguments', 'model_guard', 'check_depends_on_weights',
-           'check_token_layout', 'losses_at_center', 'sample', 'bif', 'plot_traces', 'plot_scores', 'top_k_table']
+           'check_token_layout', 'losses_at_center', 'sample', 'sampling_cost', 'bif', 'plot_traces', 'plot_scores',
+           'top_k_table']
 
 # %% ../nbs/05_bif.ipynb #5466e4ef
 def _in_order(examples:Examples, batch_size:int|None):
@@ -248,7 +249,7 @@ BIFResult.save = save
 BIFResult.load = staticmethod(load_result)
 
 # %% ../nbs/05_bif.ipynb #ed15fdf1
-_RUN_KEYS = ('chains', 'draws', 'burnin', 'thin', 'eps', 'gamma', 'nbeta', 'batch_size', 'seed', 'scheme', 'n_train', 'n_query', 'train_len', 'query_len')
+_RUN_KEYS = ('chains', 'draws', 'burnin', 'thin', 'eps', 'gamma', 'nbeta', 'batch_size', 'seed', 'scheme', 'kappa', 'n_train', 'n_query', 'train_len', 'query_len')
 CHECKPOINT_FORMAT = 'bif_nbdev.checkpoint/2'
 
 def _fn_name(f) -> str: return f"{getattr(f, '__module__', '')}.{getattr(f, '__qualname__', type(f).__name__)}"
@@ -488,7 +489,7 @@ def _resolve_reuse(reuse, post:LocalPosterior, vectorize, eval_batch_size, chain
     return reuse
 
 def _sample(run:_Run, post:LocalPosterior, qpost:LocalPosterior, train_ex:Examples, query_ex:Examples, *, total:int, burnin:int,
-            thin:int, eps:float, precond, scheme:str, vectorize, eval_batch_size:int, train_len, query_len, loss0:float,
+            thin:int, eps:float, precond, scheme:str, vectorize, eval_batch_size:int, train_len, query_len, loss0:float, kappa:float=0.,
             on_diverge:str, reuse:bool, train_share:float=1.0, where:str='', after_step=None, allow_empty:bool=False):
     """Advance `run` to step `total`. `train_ex` may be a shard of the posterior's training set (then `reuse` must be False).
     With `allow_empty` (a distributed rank: other ranks' chains may live on) dropping every chain ends the run instead of raising."""
@@ -507,10 +508,10 @@ def _sample(run:_Run, post:LocalPosterior, qpost:LocalPosterior, train_ex:Exampl
         if run.pending and reuse:  # the step's forward pass at these weights gives the minibatch rows' losses
             g = sgld_gradients(post, run.state, vectorize, keep_losses=True)
             record((g.idx, g.losses)); run.pending = False
-            loss = sgld_update(post, run.state, g, eps, precond, scheme)
+            loss = sgld_update(post, run.state, g, eps, precond, scheme, kappa)
         else:
             if run.pending: record(); run.pending = False
-            loss = sgld_step(post, run.state, eps, vectorize, precond, scheme)
+            loss = sgld_step(post, run.state, eps, vectorize, precond, scheme, kappa)
         if 'minibatch' in run.traces: run.traces['minibatch'].append(loss.detach().float().cpu())
         bad = _diverged(post, run.state, loss, loss0)
         if bad:
@@ -568,7 +569,7 @@ def _run_config(cal:Calibration, a:SamplingArguments, at:dict, n:int, q:int) -> 
     "The settings a result records (and a checkpoint must match)."
     burnin = a.burnin if a.burnin is not None else cal.default_burnin(a.draws)
     return dict(chains=a.chains, draws=a.draws, burnin=burnin, thin=a.thin, eps=cal.eps, gamma=cal.gamma, nbeta=cal.nbeta,
-                batch_size=cal.batch_size, seed=a.seed, scheme=cal.scheme, precond=cal.precond_kind, n_train=n, n_query=q,
+                batch_size=cal.batch_size, seed=a.seed, scheme=cal.scheme, precond=cal.precond_kind, kappa=cal.kappa, n_train=n, n_query=q,
                 train_len=at['train_len'], query_len=at['query_len'])
 
 def _run(model, train_ex:Examples, query_ex:Examples, loss_fn, query_loss_fn, cal:Calibration, a:SamplingArguments, at:dict,
@@ -590,7 +591,7 @@ def _run(model, train_ex:Examples, query_ex:Examples, loss_fn, query_loss_fn, ca
         pbar.update(1)
         if callback is not None: callback(s, run.state)
     try:
-        _sample(run, post, qpost, train_ex, query_ex, total=total, burnin=cfg['burnin'], thin=a.thin, eps=cal.eps, precond=cal.precond,
+        _sample(run, post, qpost, train_ex, query_ex, total=total, burnin=cfg['burnin'], thin=a.thin, eps=cal.eps, precond=cal.precond, kappa=cal.kappa,
                 scheme=cal.scheme, vectorize=a.vectorize, eval_batch_size=a.eval_batch_size, train_len=at['train_len'],
                 query_len=at['query_len'], loss0=at['loss0'], on_diverge=a.on_diverge, reuse=reuse, after_step=after_step)
     except KeyboardInterrupt:
@@ -625,6 +626,13 @@ def sample(model:nn.Module, # trained model; its current weights are w* (they ar
         at = losses_at_center(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, args.eval_batch_size, device)
         return _run(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, calibration, args, at, device, callback, t0)
 
+# %% ../nbs/05_bif.ipynb #aeb19560
+def sampling_cost(a:SamplingArguments, n:int, q:int, batch_size:int) -> float:
+    """Example forward passes of a sampling run, all chains together: every SGLD step is a forward and backward pass of the
+    minibatch (≈ 3 forwards), every kept draw a forward pass of the n + q examples. The calibration is sized against it."""
+    steps = (a.burnin if a.burnin is not None else a.draws // 2) + a.draws * a.thin
+    return float(a.chains * (steps * 3 * batch_size + a.draws * (n + q)))
+
 # %% ../nbs/05_bif.ipynb #b30b8e00
 def bif(model:nn.Module, # trained model; its current weights are w* (they are not modified)
         train, # training examples: tuple of tensors, Dataset or DataLoader (rows of the result)
@@ -644,7 +652,8 @@ def bif(model:nn.Module, # trained model; its current weights are w* (they are n
     train_ex, query_ex = as_examples(train), as_examples(query)
     with model_guard(model, device) as device:
         at = losses_at_center(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, run_args.eval_batch_size, device)
-        cal = calibrate(model, train_ex, loss_fn, cal_args)
+        budget = sampling_cost(run_args, len(train_ex), len(query_ex), default_batch_size(len(train_ex), cal_args.batch_size))
+        cal = calibrate(model, train_ex, loss_fn, cal_args, budget=budget)
         return _run(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, cal, run_args, at, device, callback, t0)
 
 def _with_fields(fn:Callable, *classes) -> inspect.Signature:

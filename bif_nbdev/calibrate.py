@@ -11,11 +11,12 @@ import torch
 from torch import nn, Tensor
 from .core import *
 from .sgld import *
-from .precond import fit_preconditioner, preconditioned_lambda_max, linear_blocks, calibration_batch, hvp_fn
+from .precond import *
 
 # %% auto #0
-__all__ = ['PRECOND_RANK', 'check_int', 'check_float', 'check_choice', 'arg', 'Arguments', 'split_arguments',
-           'CalibrationArguments', 'Calibration', 'hessian_spectrum_stats', 'hessian_lambda_min', 'stable_step_size',
+__all__ = ['check_int', 'check_float', 'check_choice', 'arg', 'Arguments', 'split_arguments', 'CalibrationArguments',
+           'Calibration', 'hessian_extremes', 'fit_sampler_preconditioner', 'damping_rule', 'minibatch_kappa',
+           'noise_capped_eps', 'noise_batch_size', 'stability_probe', 'default_batch_size', 'lanczos_budget',
            'calibrate']
 
 # %% ../nbs/05a_calibrate.ipynb #841589ea
@@ -77,41 +78,55 @@ def split_arguments(kwargs:dict, *classes) -> list:
         raise TypeError(f"Unknown argument(s) {', '.join(hints)}. Valid: {', '.join(sorted(known))}.")
     return [c(**{k: v for k, v in kwargs.items() if k in c.names()}) for c in classes]
 
-# %% ../nbs/05a_calibrate.ipynb #4bf065a2
-PRECOND_RANK = 16  # stiff directions deflated by the default preconditioner
-
+# %% ../nbs/05a_calibrate.ipynb #3b863e94
 @dataclass(frozen=True)
 class CalibrationArguments(Arguments):
     "How `calibrate` chooses the sampler's hyperparameters. Every field left `None` is calibrated."
-    nbeta: float|None = arg(None, "n·β, inverse temperature times n (default: n, raised by the locality rule)")
+    nbeta: float|None = arg(None, "n·β, inverse temperature times n (default: n, i.e. β = 1)")
     gamma: float|None = arg(None, "localization strength γ (default: nβ × the damping rule)")
-    eps: float|None = arg(None, "SGLD step size ε (default: from the preconditioned curvature and a stability trial)")
+    damping: float|None = arg(None, "the damping γ/nβ, if you prefer to give it instead of gamma")
+    eps: float|None = arg(None, "SGLD step size ε (default: eps_factor / the largest preconditioned curvature)")
     batch_size: int|None = arg(None, "SGLD minibatch size (default: max(32, n/8), at most n)")
-    precond: object = arg('auto', "'auto' (Kronecker on nn.Linear), 'kfac' (also nn.Conv2d), None, a {name: tensor} diagonal, or an object with apply/sqrt")
+    precond: object = arg('auto', "'auto' or 'kfac' (Kronecker blocks on linear, Conv1D, embedding and conv layers), None, a {name: tensor} diagonal, or an object with apply/sqrt")
     scheme: str = arg('lm', "'lm' (Leimkuhler-Matthews) or 'sgld' (Euler-Maruyama, the paper's update)")
-    damping_factor: float = arg(0.01, "damping γ/nβ as a fraction of λ_max(H)")
-    eps_factor: float|None = arg(None, "ε times the largest (preconditioned) curvature (default: 0.5 for 'lm', 0.2 for 'sgld')")
-    precond_rank: int = arg(PRECOND_RANK, "stiff directions the Kronecker preconditioner deflates")
-    calib_examples: int = arg(512, "training examples (a fixed random subset) used by the estimates")
+    damping_factor: float = arg(2.0, "damping ≥ damping_factor·|λ_min(H)| (the posterior must be proper at second order)")
+    damping_floor: float = arg(1e-3, "damping ≥ damping_floor·λ_max(H) (for a model at an exact minimum)")
+    locality: bool = arg(True, "raise nβ (keeping the damping) until the prior's spread per weight, 1/√γ, is at most the weights' RMS")
+    eps_factor: float|None = arg(None, "ε times the largest preconditioned curvature (default: 1 for 'lm', 0.2 for 'sgld')")
+    probe_steps: int|None = arg(None, "steps of the stability probe (4 chains from w*; default: 30, fewer on a small sampling budget, none under 5)")
+    minibatch_correction: bool = arg(True, "remove the minibatch gradient's noise from the injected noise (needs the Kronecker preconditioner)")
+    lanczos_steps: int|None = arg(None, "Hessian-vector products (by gradient differences) for the spectra of H and of the preconditioned curvature (default: up to 50, fewer on a small sampling budget)")
+    max_full: int = arg(4096, "a Kronecker factor wider than this is kept diagonal (memory)")
+    deflate: int = arg(16, "stiff directions of the preconditioned curvature scaled down to 1 (found by Lanczos)")
+    calib_examples: int = arg(4096, "training examples (a fixed random subset, all when there are fewer) used by the estimates")
     seed: int = arg(0, "seed of every random choice of the calibration")
     progress: bool = arg(False, "show which calibration stage runs")
 
     def check(self):
         self._set('nbeta', check_float('nbeta', self.nbeta))
         self._set('gamma', check_float('gamma', self.gamma, zero_ok=True))
+        self._set('damping', check_float('damping', self.damping))
+        if self.gamma is not None and self.damping is not None: raise ValueError("Give gamma or damping (= gamma/nbeta), not both.")
         self._set('eps', check_float('eps', self.eps))
         self._set('batch_size', check_int('batch_size', self.batch_size, 1, none_ok=True))
         check_choice('scheme', self.scheme, SCHEMES)
-        self._set('damping_factor', check_float('damping_factor', self.damping_factor, none_ok=False))
+        self._set('damping_factor', check_float('damping_factor', self.damping_factor, zero_ok=True, none_ok=False))
+        self._set('damping_floor', check_float('damping_floor', self.damping_floor, zero_ok=True, none_ok=False))
         self._set('eps_factor', check_float('eps_factor', self.eps_factor))
-        self._set('precond_rank', check_int('precond_rank', self.precond_rank, 0))
+        check_choice('minibatch_correction', self.minibatch_correction, (True, False))
+        check_choice('locality', self.locality, (True, False))
+        self._set('probe_steps', check_int('probe_steps', self.probe_steps, 0, none_ok=True))
+        self._set('lanczos_steps', check_int('lanczos_steps', self.lanczos_steps, 8, none_ok=True))
+        self._set('max_full', check_int('max_full', self.max_full, 1))
+        self._set('deflate', check_int('deflate', self.deflate, 0))
         self._set('calib_examples', check_int('calib_examples', self.calib_examples, 1))
         self._set('seed', check_int('seed', self.seed, 0))
+        check_choice('progress', self.progress, (True, False))
         p = self.precond
         if not (p is None or isinstance(p, dict) or hasattr(p, 'apply') or (isinstance(p, str) and p in ('auto', 'kfac'))):
             raise ValueError(f"precond must be 'auto', 'kfac', None, a dict of diagonal tensors or a preconditioner object, got {p!r}.")
 
-# %% ../nbs/05a_calibrate.ipynb #32acc525
+# %% ../nbs/05a_calibrate.ipynb #6bc7806c
 @dataclass(frozen=True)
 class Calibration:
     "The sampler's hyperparameters, as `calibrate` chose them, with the estimates they came from."
@@ -122,17 +137,22 @@ class Calibration:
     scheme: str # 'lm' or 'sgld'
     precond: object = None # None, a {name: tensor} diagonal, or a preconditioner object (e.g. KroneckerPreconditioner)
     precond_kind: str|None = None # 'kfac' when the calibration fitted the Kronecker preconditioner
+    kappa: float = 0. # the minibatch noise correction: each preconditioned direction's noise is scaled by √(1 − κ f/λ)
     estimates: dict = field(default_factory=dict) # what the rules measured (λ_max, λ_min, ...)
 
     def __post_init__(self):
         for k in ('nbeta', 'eps'): check_float(k, getattr(self, k), none_ok=False)
         check_float('gamma', self.gamma, zero_ok=True, none_ok=False)
+        check_float('kappa', self.kappa, zero_ok=True, none_ok=False)
         check_int('batch_size', self.batch_size)
         check_choice('scheme', self.scheme, SCHEMES)
 
+    @property
+    def damping(self) -> float: "γ/nβ, the influence function's damping at first order."; return self.gamma / self.nbeta
+
     def default_burnin(self, draws:int) -> int:
-        "max(draws/2, 1/(εγ)) steps, or max(draws/2, 4/ε) with a Kronecker preconditioner; at most 5000."
-        if self.precond_kind == 'kfac': relax = math.ceil(4 / self.eps)
+        "max(draws/2, 4/ε) steps with a matrix preconditioner (its curvature ≈ 1), else max(draws/2, 1/(εγ)); at most 5000."
+        if hasattr(self.precond, 'apply'): relax = math.ceil(4 / self.eps)
         else: relax = math.ceil(1 / (self.eps * self.gamma)) if self.gamma > 0 else draws
         return int(min(5000, max(draws // 2, relax)))
 
@@ -141,90 +161,91 @@ class Calibration:
         return LocalPosterior(model, train, loss_fn, self.nbeta, self.gamma, self.batch_size)
 
     def __repr__(self):
-        return (f"Calibration(nbeta={self.nbeta:.4g}, gamma={self.gamma:.4g}, eps={self.eps:.4g}, batch_size={self.batch_size}, "
-                f"scheme={self.scheme!r}, precond={self.precond_kind or type(self.precond).__name__ if self.precond is not None else None})")
+        p = self.precond_kind or (type(self.precond).__name__ if self.precond is not None else None)
+        return (f"Calibration(nbeta={self.nbeta:.4g}, gamma={self.gamma:.4g} (damping {self.damping:.3g}), eps={self.eps:.4g}, "
+                f"batch_size={self.batch_size}, scheme={self.scheme!r}, precond={p}, kappa={self.kappa:.3g})")
 
-# %% ../nbs/05a_calibrate.ipynb #a98daaf4
-def hessian_spectrum_stats(post:LocalPosterior, examples:int=512, iters:int=20, probes:int=8, seed:int=0):
-    "Estimates of λ_max and of the mean eigenvalue tr(H)/d of the Hessian of the mean training loss at w*."
-    g = make_generator(seed)
-    m = min(examples, post.n)
-    idx = torch.randperm(post.n, generator=g)[:m] if m < post.n else torch.arange(post.n)
-    batch = to_device(post.train.batch(idx), post.device)
-    hvp = hvp_fn(post, batch)  # chapter 3b
-    rand = lambda: {k: torch.randn(v.shape, generator=g).to(v) for k, v in post.center.items()}
-    dot = lambda a, b: sum((a[k] * b[k]).sum() for k in a)
+# %% ../nbs/05a_calibrate.ipynb #ed2e45c3
+def _flat_ops(post:LocalPosterior):
+    "(to_dict, to_flat) between a flat float64 vector [d] and a dict of parameter-shaped tensors."
+    names = list(post.center); sizes = [post.center[k].numel() for k in names]
+    to_dict = lambda x: {k: t.reshape(post.center[k].shape).to(post.center[k]) for k, t in zip(names, torch.split(x, sizes))}
+    to_flat = lambda d: torch.cat([d[k].reshape(-1).double() for k in names])
+    return to_dict, to_flat
+
+def hessian_extremes(post:LocalPosterior, examples:int=512, steps:int=30, seed:int=0) -> dict:
+    "Ritz values (ascending) and vectors [m, d] of the Hessian of the mean loss at w*, by Lanczos on gradient differences."
+    batch = calibration_batch(post, examples, seed)
+    (hvp, kind), (to_dict, to_flat) = auto_hvp_fn(post, batch), _flat_ops(post)
     with eval_mode(post.model):
-        v = rand(); nv = dot(v, v).sqrt(); v = {k: x / nv for k, x in v.items()}
-        lam = torch.tensor(0.)
-        for _ in range(iters):
-            hv = hvp(v); lam = dot(v, hv)
-            nh = dot(hv, hv).sqrt()
-            if not torch.isfinite(nh) or nh == 0: break
-            v = {k: x / nh for k, x in hv.items()}
-        tr = 0.
-        for _ in range(probes):
-            z = {k: torch.randint(0, 2, v.shape, generator=g).to(v) * 2 - 1 for k, v in post.center.items()}
-            tr += dot(z, hvp(z)).item() / probes
-    return dict(lambda_max=max(lam.item(), 0.), mean_eig=max(tr / post.dim, 0.), dim=post.dim, examples=m)
+        theta, U, _ = lanczos(lambda x: to_flat(hvp(to_dict(x))), post.dim, min(steps, post.dim), seed=seed, device=post.device)
+    return dict(lambda_min=theta[0].item(), lambda_max=theta[-1].item(), ritz_values=theta, ritz_vectors=U,
+                lanczos_steps=len(theta), examples=min(examples, post.n), hvp=kind)
 
-# %% ../nbs/05a_calibrate.ipynb #669e115f
-def hessian_lambda_min(post:LocalPosterior, lambda_max:float, examples:int=512, iters:int=60, seed:int=0, tol:float=1e-4) -> float:
-    "The smallest eigenvalue of the Hessian of the mean loss at w*, by power iteration on λ_max·I − H (an estimate from inside: |λ_min| is not overestimated)."
-    # stops when the estimate moved by less than tol·λ_max twice in a row (a relative test on the Rayleigh quotient,
-    # which sits near λ_max, would stop long before its small distance to λ_max has converged)
-    hvp = hvp_fn(post, calibration_batch(post, examples, seed))
-    g = make_generator(seed + 11)
-    v = {k: torch.randn(x.shape, generator=g, dtype=torch.float64).to(x) for k, x in post.center.items()}
-    dot = lambda a, b: sum((a[k] * b[k]).sum() for k in a).item()
-    nv = math.sqrt(dot(v, v)); v = {k: x / nv for k, x in v.items()}
-    mu, calm = None, 0
-    with eval_mode(post.model):
-        for _ in range(iters):
-            hv = hvp(v); u = {k: lambda_max * v[k] - hv[k] for k in v}
-            new = dot(v, u); nu = math.sqrt(dot(u, u))
-            if not math.isfinite(nu) or nu == 0: break
-            v = {k: x / nu for k, x in u.items()}
-            calm = calm + 1 if mu is not None and abs(new - mu) <= tol * lambda_max else 0
-            mu = new
-            if calm >= 2: break
-    return lambda_max - (mu if mu is not None else 0.0)
+# %% ../nbs/05a_calibrate.ipynb #f35ac9da
+def fit_sampler_preconditioner(post:LocalPosterior, factors:dict, batch, steps:int=20, deflate:int=16, seed:int=0) -> tuple:
+    """The Kronecker preconditioner with its scale set to the bulk of the preconditioned curvature and its converged stiffest Ritz
+    directions deflated; and the largest curvature left, measured after the deflation (a short Lanczos run of its own)."""
+    hvp, _ = auto_hvp_fn(post, batch)
+    pre = KroneckerPreconditioner(post, factors)
+    scale = min(max(preconditioned_mean(post, pre, batch, 2, seed, hvp), 1e-4), 1e4)
+    pre = pre.rescaled(scale)
+    k2, k3 = max(4, steps - steps // 3), max(4, steps // 3)
+    mu, Z, res = preconditioned_ritz(post, pre, batch, k2, seed, hvp)
+    stiff = (mu > 1.5) & (res <= 0.05 * mu)  # only converged Ritz pairs are eigenpairs enough to deflate
+    if stiff.sum() > deflate: stiff &= mu >= mu[stiff].sort(descending=True).values[deflate - 1] if deflate else torch.zeros_like(stiff)
+    if stiff.any():
+        to_dict, _ = _flat_ops(post)
+        pre.deflate({k: torch.stack([to_dict(z)[k] for z in Z[stiff]]) for k in post.center}, mu[stiff].to(Z))
+    left = preconditioned_ritz(post, pre, batch, k3, seed + 1, hvp)[0][-1].item() if stiff.any() else mu[-1].item()
+    return pre, dict(curvature_scale=scale, ritz_max=mu[-1].item(), deflated=int(stiff.sum()), precond_curvature=max(left, 1.0))
 
-# %% ../nbs/05a_calibrate.ipynb #f99148f4
-def _resolve_precond(precond, post:LocalPosterior, eps, calib_examples:int, seed:int, rank:int=PRECOND_RANK):
-    "The preconditioner `bif` uses: None, a diagonal dict, an object with apply/sqrt, or one fitted for 'kfac'/'auto'."
-    if precond is None or isinstance(precond, dict) or hasattr(precond, 'apply'): return precond, None
-    if precond not in ('auto', 'kfac'):
-        raise ValueError(f"precond must be 'auto', 'kfac', None, a dict of diagonal tensors or a preconditioner object, got {precond!r}.")
-    if precond == 'auto':
-        covered = sum(m.weight.numel() + (m.bias.numel() if m.bias is not None else 0) for m in linear_blocks(post).values())
-        if eps is not None or covered < post.dim / 2: return None, None
-    # 'auto': linear layers only (conv layers get the scalar); 'kfac': conv layers too (KFC), opt-in, see below
-    return fit_preconditioner(post, calib_examples, rank, seed=seed, conv=precond == 'kfac'), 'kfac'
+# %% ../nbs/05a_calibrate.ipynb #e6a20ecf
+def damping_rule(lambda_min:float, lambda_max:float, factor:float=2.0, floor:float=1e-3) -> float:
+    "γ/nβ = max(factor·|λ_min|, floor·λ_max): above the most negative curvature, at least a small fraction of the largest."
+    d = max(factor * max(0.0, -lambda_min), floor * max(lambda_max, 0.0))
+    if not d > 0: raise ValueError("The Hessian at w* shows no curvature we could measure (λ_max ≤ 0): pass gamma (or damping) explicitly.")
+    return d
 
-# %% ../nbs/05a_calibrate.ipynb #f861596c
-def _unstable(post:LocalPosterior, state:ChainState, loss:Tensor, loss0:float) -> bool:
-    "A stricter test than divergence: a loss rise beyond 2d/nβ + 1 (the posterior's typical rise is ≤ d/2nβ) or ‖w − w*‖² > 10 d/γ."
-    dist2 = sum(((v - post.center[k][None]) ** 2).reshape(v.shape[0], -1).sum(1) for k, v in state.params.items())
-    if not (torch.isfinite(loss).all() and torch.isfinite(dist2).all()): return True
-    if post.gamma > 0 and (dist2 > 10 * post.dim / post.gamma).any(): return True
-    return bool((loss > loss0 + 2 * post.dim / post.nbeta + 1).any())
+def minibatch_kappa(eps:float, nbeta:float, batch_size:int, n:int, scheme:str) -> float:
+    "κ = (ε/4)(nβ)²(1 − B/n)/B, divided by 1 − ε/4 for 'lm': the minibatch noise per unit f/λ, relative to the injected noise."
+    k = eps / 4 * nbeta ** 2 * (1 - batch_size / n) / batch_size
+    return k / (1 - eps / 4) if scheme == 'lm' else k
 
-def stable_step_size(post:LocalPosterior, eps:float, precond=None, scheme:str='lm', steps:int=100, chains:int=4, seed:int=0,
-                     max_halvings:int=8) -> tuple:
-    "Halve `eps` until `chains` trial chains from w* stay stable for `steps` steps; returns (eps, halvings)."
-    with torch.no_grad(): loss0 = example_loss(post.losses(post.center, calibration_batch(post, post.batch_size, seed))).mean().item()
+def noise_capped_eps(eps:float, nbeta:float, batch_size:int, n:int, scheme:str, max_ratio:float, cap:float=0.8) -> float:
+    "The largest ε ≤ `eps` with κ·max f/λ ≤ `cap`, so that the correction never has to remove more noise than it injects."
+    x = nbeta ** 2 * (1 - batch_size / n) / batch_size * max_ratio
+    if x <= 0: return eps
+    bound = 4 * cap / (x + cap) if scheme == 'lm' else 4 * cap / x
+    return min(eps, bound)
+
+# %% ../nbs/05a_calibrate.ipynb #7a98271e
+def noise_batch_size(eps:float, nbeta:float, n:int, scheme:str, max_ratio:float, cap:float=0.8) -> int:
+    "The smallest minibatch whose gradient noise at step `eps` is at most `cap` of the injected noise in every direction (n: full batch)."
+    if max_ratio <= 0: return 1
+    room = 4 * cap * ((1 - eps / 4) if scheme == 'lm' else 1) / (eps * nbeta ** 2 * max_ratio)  # the largest (1 − B/n)/B allowed
+    return int(min(n, math.ceil(1 / (room + 1 / n))))
+
+def stability_probe(post:LocalPosterior, eps:float, precond, scheme:str, kappa_at:Callable, steps:int=30, chains:int=4, seed:int=0,
+                    max_halvings:int=6) -> tuple:
+    """Halve `eps` until `chains` chains from w* stay within ten times the prior's scale, ‖w − w*‖² ≤ 10 d/γ, for `steps` steps.
+    The curvature at w* does not bound the curvature the chains meet further out; this does, cheaply. Returns (eps, halvings)."""
+    lim = 10 * post.dim / post.gamma if post.gamma > 0 else math.inf
     for h in range(max_halvings + 1):
         state = init_chains(post, chains, seed + 104729)  # a seed stream of its own: the run's chains are not reused
         for _ in range(steps):
-            loss = sgld_step(post, state, eps, 'auto', precond, scheme)
-            if _unstable(post, state, loss, loss0): break
+            loss = sgld_step(post, state, eps, 'auto', precond, scheme, kappa_at(eps))
+            d2 = sum(((v - post.center[k][None]) ** 2).reshape(v.shape[0], -1).sum(1) for k, v in state.params.items())
+            if not bool(torch.isfinite(d2).all() & (d2 <= lim).all() & torch.isfinite(loss).all()): break
         else: return eps, h
+        nan = not bool(torch.isfinite(loss).all())
         eps /= 2
-    raise SGLDDivergence(f"SGLD was unstable even at eps={eps * 2:.3g} after {max_halvings} halvings: pass a larger gamma "
-                         f"(now {post.gamma:.3g}) to localize more strongly, or a smaller eps explicitly.")
+    what = "loss_fn returned NaN or inf" if nan else f"a chain left ten times the prior's scale (‖w − w*‖² > {lim:.3g})"
+    raise SGLDDivergence(f"The sampler was unstable even at eps={eps * 2:.3g} after {max_halvings} halvings: {what}. "
+                         + ("Check that loss_fn stays finite near w* (a log of 0, a division), or " if nan else "")
+                         + f"pass a larger gamma (now {post.gamma:.3g}) to localize more strongly, or a smaller eps explicitly.")
 
-# %% ../nbs/05a_calibrate.ipynb #0490386f
+# %% ../nbs/05a_calibrate.ipynb #18078e90
 def _stages(disable:bool):
     "A status line that names the calibration stage being computed (tqdm, so it shows in notebooks and terminals)."
     from tqdm.auto import tqdm
@@ -232,54 +253,85 @@ def _stages(disable:bool):
     def stage(name:str): bar.set_description_str(f'BIF calibration: {name}'); bar.update(1)
     return bar, stage
 
+def default_batch_size(n:int, batch_size:int|None=None) -> int:
+    "The SGLD minibatch: `batch_size` if given, else max(32, n/8); at most n."
+    return int(min(n, batch_size if batch_size is not None else max(32, math.ceil(n / 8))))
+
+def lanczos_budget(budget:float|None, examples:int, share:float=0.25, most:int=200, least:int=8) -> int:
+    "Lanczos steps costing about `share` of a sampling run of `budget` example forward passes: each step is two gradients (≈ 6 forwards) over `examples`."
+    if budget is None: return 60
+    return int(max(least, min(most, share * budget / (6 * max(examples, 1)))))
+
 def calibrate(model:nn.Module, # trained model; its current weights are w* (they are not modified)
               train, # the data that defines the posterior: tuple of tensors, Dataset or DataLoader
               loss_fn:Callable, # loss_fn(model, batch) -> per-example losses [B] or per-token losses [B, S]
               args:CalibrationArguments|None=None, # the arguments, or give their fields as keyword arguments
+              budget:float|None=None, # example forward passes the sampler will make (sizes the Lanczos runs; see `sampling_cost`)
               **kwargs) -> Calibration:
     "The sampler's hyperparameters for `model` on `train`: every one not given is chosen by the rules above."
     if args is None: args, = split_arguments(kwargs, CalibrationArguments)
     elif kwargs: args = args.replace(**kwargs)
     bar, stage = _stages(not args.progress)
-    try: return _calibrate(model, as_examples(train), loss_fn, args, stage)
+    try: return _calibrate(model, as_examples(train), loss_fn, args, stage, budget)
     finally: bar.close()
 
-# %% ../nbs/05a_calibrate.ipynb #b288754d
-def _calibrate(model, ex:Examples, loss_fn, a:CalibrationArguments, stage) -> Calibration:
+# %% ../nbs/05a_calibrate.ipynb #15f426e3
+def _calibrate(model, ex:Examples, loss_fn, a:CalibrationArguments, stage, budget=None) -> Calibration:
     n = len(ex)
     nbeta = a.nbeta if a.nbeta is not None else float(n)
-    batch_size = int(min(n, a.batch_size if a.batch_size is not None else max(32, math.ceil(n / 8))))
-    info = {}
-    if a.gamma is None or a.eps is None:
-        stage('Hessian λ_max')
-        post = LocalPosterior(model, ex, loss_fn, nbeta, 0.0, batch_size)
-        info = hessian_spectrum_stats(post, a.calib_examples, seed=a.seed)
-        if not (info['lambda_max'] > 0):
-            raise ValueError("The Hessian of the training loss at w* has no positive curvature that we could measure: pass eps and gamma explicitly.")
+    B = default_batch_size(n, a.batch_size)
+    post0 = LocalPosterior(model, ex, loss_fn, nbeta, 0.0, B)
+    info = dict(n=n, dim=post0.dim)
+    # 1. the Kronecker factors ('auto' with an explicit eps means plain SGLD: that eps is a plain step)
+    fit, factors = isinstance(a.precond, str) and not (a.precond == 'auto' and a.eps is not None), None
+    if fit:
+        stage('Kronecker factors')
+        factors = kronecker_factors(post0, a.calib_examples, a.seed, max_full=a.max_full)
+        blocks = kronecker_blocks(post0)
+        covered = sum(post0.center[b.weight].numel() + (post0.center[b.bias].numel() if b.bias else 0) for k, b in blocks.items() if k in factors)
+        info['kfac_coverage'] = covered / post0.dim
+        if not factors or (a.precond == 'auto' and covered < post0.dim / 2): factors, fit = None, False
+    # 2. the ends of the spectrum (Lanczos on gradient differences)
+    steps = a.lanczos_steps or lanczos_budget(budget, min(a.calib_examples, n))
+    k1 = int(min(40, max(8, 0.35 * steps))); k2 = max(8, steps - k1)  # for H, then for the preconditioned curvature
+    if (a.gamma is None and a.damping is None) or a.eps is None:
+        stage('Lanczos on H')
+        spectrum = hessian_extremes(post0, a.calib_examples, k1, a.seed)
+        info.update({k: spectrum[k] for k in ('lambda_min', 'lambda_max', 'lanczos_steps', 'hvp')})
+    # 3. the damping
     if a.gamma is not None: gamma = a.gamma
     else:
-        stage('Hessian λ_min')
-        info['lambda_min'] = hessian_lambda_min(post, info['lambda_max'], a.calib_examples, seed=a.seed)
-        damping = max(a.damping_factor * info['lambda_max'], 2 * max(0.0, -info['lambda_min']))
-        if a.nbeta is None:  # locality: the prior's spread per weight, 1/√γ, at most the weights' RMS
-            w2 = sum((v.double() ** 2).sum().item() for v in post.center.values())
-            info['gamma_locality'] = post.dim / w2 if w2 > 0 else 0.0
+        damping = a.damping if a.damping is not None else damping_rule(info['lambda_min'], info['lambda_max'], a.damping_factor, a.damping_floor)
+        if a.nbeta is None and a.locality:  # the prior's spread per weight, 1/√γ, at most the weights' RMS: raise nβ, keep the damping
+            w2 = sum((v.double() ** 2).sum().item() for v in post0.center.values())
+            info['gamma_locality'] = post0.dim / w2 if w2 > 0 else 0.0
             nbeta = max(nbeta, info['gamma_locality'] / damping)
         gamma = nbeta * damping
-    post = LocalPosterior(model, ex, loss_fn, nbeta, gamma, batch_size)
-    if isinstance(a.precond, str) and a.eps is None: stage('preconditioner')
-    precond, kind = _resolve_precond(a.precond, post, a.eps, a.calib_examples, a.seed, a.precond_rank)
-    eps_factor = a.eps_factor
-    if eps_factor is None:  # Kronecker blocks on conv layers: half the step (rare, abrupt exits at the full one, see above)
-        eps_factor = (0.5 if a.scheme == 'lm' else 0.2) * (0.5 if getattr(precond, 'conv_blocks', None) else 1)
+    post = LocalPosterior(model, ex, loss_fn, nbeta, gamma, B)
+    # 4. the preconditioner, scaled and deflated on what the sampler will see
+    precond, kind = (a.precond if not isinstance(a.precond, str) else None), None
+    if fit:
+        stage('preconditioned Lanczos')
+        precond, more = fit_sampler_preconditioner(post, factors, calibration_batch(post, a.calib_examples, a.seed), k2, a.deflate, a.seed)
+        kind = 'kfac'; info.update(more)
+    # 5. the step, the minibatch it can afford, and the minibatch's noise
+    eps_factor = a.eps_factor or (1.0 if a.scheme == 'lm' else 0.2)
     if a.eps is not None: eps = a.eps
-    else:
-        if kind == 'kfac':
-            stage('preconditioned λ_max')
-            info['precond_lambda_max'] = preconditioned_lambda_max(post, precond, a.calib_examples, seed=a.seed)
-            info['precond_rank'] = precond.rank
-            eps0 = eps_factor / info['precond_lambda_max']
-        else: eps0 = eps_factor / (nbeta * info['lambda_max'] + gamma)
-        stage('step-size trial')
-        eps, info['eps_halvings'] = stable_step_size(post, eps0, precond, a.scheme, seed=a.seed)
-    return Calibration(nbeta, gamma, eps, batch_size, a.scheme, precond, kind, info)
+    elif kind == 'kfac': eps = eps_factor / info['precond_curvature']
+    else: eps = eps_factor / (nbeta * info['lambda_max'] + gamma)
+    correct = a.minibatch_correction and hasattr(precond, 'max_ratio')
+    if correct:
+        mr = precond.max_ratio()
+        if a.batch_size is None: B = max(B, noise_batch_size(eps, nbeta, n, a.scheme, mr))  # a larger minibatch rather than a smaller step
+        if a.eps is None: eps = noise_capped_eps(eps, nbeta, B, n, a.scheme, mr)
+        post = LocalPosterior(model, ex, loss_fn, nbeta, gamma, B)
+    kappa_at = (lambda e: minibatch_kappa(e, nbeta, B, n, a.scheme) if correct and B < n else 0.)
+    # 6. a short stability probe from w*, sized against the budget
+    probe = a.probe_steps if a.probe_steps is not None else (30 if budget is None else int(min(30, 0.05 * budget / (4 * 3 * B))))
+    if a.eps is None and probe >= 5:
+        stage('stability probe')
+        eps, info['eps_halvings'] = stability_probe(post, eps, precond, a.scheme, kappa_at, probe, seed=a.seed)
+    kappa = kappa_at(eps)
+    if correct: info['minibatch_noise_max'] = kappa * mr  # above 1 (an explicit eps): not all of it can be removed
+    info['damping'] = gamma / nbeta
+    return Calibration(nbeta, gamma, eps, B, a.scheme, precond, kind, kappa, info)

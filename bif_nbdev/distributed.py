@@ -107,7 +107,7 @@ def local_bif(model:nn.Module, train, query, loss_fn:Callable,
     # the step's minibatch rows can stand in for their own evaluation only when this rank evaluates every training row
     reuse = _resolve_reuse(a.reuse_step_losses, post, a.vectorize, a.eval_batch_size, len(ids)) and len(rows) == n
     run = _Run(state, stats, traces, trajs)
-    _sample(run, post, qpost, shard, query_ex, total=total, burnin=cfg['burnin'], thin=a.thin, eps=cal.eps, precond=_precond_on(cal.precond, device),
+    _sample(run, post, qpost, shard, query_ex, total=total, burnin=cfg['burnin'], thin=a.thin, eps=cal.eps, precond=_precond_on(cal.precond, device), kappa=cal.kappa,
             scheme=cal.scheme, vectorize=a.vectorize, eval_batch_size=a.eval_batch_size, train_len=train_len, query_len=query_len,
             loss0=plan['loss0'], on_diverge=a.on_diverge, reuse=reuse, train_share=len(rows) / n, where=f' on rank {rank}',
             after_step=None if callback is None else (lambda s: callback(s, run.state)), allow_empty=True)
@@ -176,7 +176,8 @@ def prepare_bif(model:nn.Module, train, query, loss_fn:Callable, *,
     train_ex, query_ex = as_examples(train), as_examples(query)
     with model_guard(model, device) as device:
         at = losses_at_center(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, run_args.eval_batch_size, device)
-        cal = calibrate(model, train_ex, loss_fn, cal_args)
+        budget = sampling_cost(run_args, len(train_ex), len(query_ex), default_batch_size(len(train_ex), cal_args.batch_size))
+        cal = calibrate(model, train_ex, loss_fn, cal_args, budget=budget)
     cfg = dict(_run_config(cal, run_args, at, len(train_ex), len(query_ex)), world=int(world), shards=int(shards))
     return dict(calibration=cal, args=run_args, config=cfg, loss0=at['loss0'])
 

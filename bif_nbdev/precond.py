@@ -4,7 +4,8 @@
 
 # %% ../nbs/03b_preconditioner.ipynb #3feec92c
 from __future__ import annotations
-import copy, math
+import copy, dataclasses, math
+from dataclasses import dataclass
 from typing import Callable
 import torch
 from torch import nn, Tensor
@@ -12,11 +13,12 @@ from .core import *
 from .sgld import LocalPosterior, example_loss
 
 # %% auto #0
-__all__ = ['calibration_index', 'calibration_batch', 'hvp_fn', 'kronecker_blocks', 'linear_blocks', 'layer_rows',
-           'kronecker_factors', 'KroneckerPreconditioner', 'preconditioned_curvature', 'preconditioned_lambda_max',
-           'fit_preconditioner']
+__all__ = ['calibration_index', 'calibration_batch', 'hvp_fn', 'mean_loss_grad', 'fd_hvp_fn', 'auto_hvp_fn', 'lanczos', 'Block',
+           'kronecker_blocks', 'linear_blocks', 'layer_rows', 'kronecker_factors', 'KroneckerPreconditioner',
+           'preconditioned_curvature', 'fit_preconditioner', 'preconditioned_ritz', 'preconditioned_mean',
+           'preconditioned_lambda_max']
 
-# %% ../nbs/03b_preconditioner.ipynb #07ec1e83
+# %% ../nbs/03b_preconditioner.ipynb #c14a523f
 def calibration_index(post:LocalPosterior, examples:int=512, seed:int=0) -> Tensor:
     "Indices of a fixed random subset of at most `examples` training examples (all of them, in order, when there are fewer)."
     m = min(int(examples), post.n)
@@ -28,7 +30,7 @@ def calibration_batch(post:LocalPosterior, examples:int=512, seed:int=0):
     return to_device(post.train.batch(calibration_index(post, examples, seed)), post.device)
 
 def hvp_fn(post:LocalPosterior, batch) -> Callable:
-    """v ↦ H v (dicts of parameter-shaped tensors) for the Hessian of the mean loss over `batch` at w*.
+    """v ↦ H v (dicts of parameter-shaped tensors) for the Hessian of the mean loss over `batch` at w*, exact (double backward).
     Every product is at the same w*, so the gradient and its graph are built once, at the first call, and kept."""
     names, graph = list(post.center), {}
     def hvp(v:dict) -> dict:
@@ -45,48 +47,143 @@ def hvp_fn(post:LocalPosterior, batch) -> Callable:
             return {k: torch.zeros_like(ps[k]) if h is None else h for h, k in zip(hv, names)}
     return hvp
 
-# %% ../nbs/03b_preconditioner.ipynb #8ddc6aa9
+# %% ../nbs/03b_preconditioner.ipynb #51bfbabe
+def _first_rows(batch) -> int:
+    "The number of examples in a batch: the first dimension of its first tensor."
+    leaves = []
+    tree_map(lambda t: leaves.append(t) or t, batch)
+    if not leaves: raise ValueError("A batch holds no tensors.")
+    return leaves[0].shape[0]
+
+def mean_loss_grad(post:LocalPosterior, batch, params:dict, chunk:int=64) -> dict:
+    "∇ of the mean loss over `batch` at `params` (a dict like `post.center`), computed `chunk` examples at a time."
+    rows = _first_rows(batch)
+    total = {k: torch.zeros_like(v) for k, v in params.items()}
+    g = torch.func.grad(lambda p, b: example_loss(post.losses(p, b)).sum())
+    for s in range(0, rows, chunk):
+        gs = g(params, tree_map(lambda t: t[s:s + chunk], batch))
+        for k in total: total[k] += gs[k]
+    return {k: v / rows for k, v in total.items()}
+
+def fd_hvp_fn(post:LocalPosterior, batch, rel_step:float=1e-3, chunk:int=64) -> Callable:
+    "v ↦ H v by central differences of gradients at w* ± h v, with ‖h v‖ = `rel_step`·‖w*‖ (first derivatives only)."
+    wn = math.sqrt(sum((c.double() ** 2).sum().item() for c in post.center.values())) or 1.0
+    def hvp(v:dict) -> dict:
+        vn = math.sqrt(sum((x.double() ** 2).sum().item() for x in v.values()))
+        if vn == 0: return {k: torch.zeros_like(x) for k, x in v.items()}
+        h = rel_step * wn / vn
+        with eval_mode(post.model):
+            gp = mean_loss_grad(post, batch, {k: c + h * v[k].to(c) for k, c in post.center.items()}, chunk)
+            gm = mean_loss_grad(post, batch, {k: c - h * v[k].to(c) for k, c in post.center.items()}, chunk)
+        return {k: (gp[k] - gm[k]) / (2 * h) for k in v}
+    return hvp
+
+# %% ../nbs/03b_preconditioner.ipynb #d2e9b2b2
+def auto_hvp_fn(post:LocalPosterior, batch, max_exact:int=2 ** 22) -> tuple:
+    """(hvp, 'exact' or 'differences'): exact products where the model has a double backward and is small enough to keep
+    its graph (finite differences straddle the kinks of ReLU and max-pooling networks, and see curvature that is not there),
+    gradient differences where it has none (fused attention kernels) or is larger than `max_exact` parameters."""
+    if post.dim <= max_exact:
+        hvp = hvp_fn(post, batch)
+        try:
+            with eval_mode(post.model): hvp({k: torch.ones_like(v) for k, v in post.center.items()})
+            return hvp, 'exact'
+        except (RuntimeError, NotImplementedError): pass
+    return fd_hvp_fn(post, batch), 'differences'
+
+# %% ../nbs/03b_preconditioner.ipynb #eb08e334
+def lanczos(op:Callable, # x ↦ H x on flat float64 vectors [d]
+            d:int, # dimension
+            k:int=30, # Krylov steps (products)
+            seed:int=0,
+            device=None,
+           ) -> tuple: # Ritz values [m] (ascending), Ritz vectors [m, d], residual norms ‖Hu − θu‖ [m]; m ≤ k
+    "Ritz pairs of a symmetric operator after `k` Lanczos steps (with full reorthogonalization, so the basis stays orthonormal)."
+    q = torch.randn(d, generator=make_generator(seed), dtype=torch.float64).to(device)
+    Q, al, be = [q / q.norm()], [], []
+    for j in range(k):
+        w = op(Q[-1]).double()
+        if not bool(torch.isfinite(w).all()): raise ValueError("A Hessian-vector product is not finite: check that the losses are finite near w*.")
+        al.append((w @ Q[-1]).item())
+        B = torch.stack(Q)
+        w = w - B.T @ (B @ w); w = w - B.T @ (B @ w)  # twice is enough (Kahan)
+        b = w.norm().item()
+        if j == k - 1 or b <= 1e-10 * max(abs(a) for a in al): break
+        be.append(b); Q.append(w / b)
+    m = len(al)
+    T = torch.diag(torch.tensor(al, dtype=torch.float64))
+    if m > 1: T += torch.diag(torch.tensor(be[:m - 1], dtype=torch.float64), 1) + torch.diag(torch.tensor(be[:m - 1], dtype=torch.float64), -1)
+    theta, S = torch.linalg.eigh(T)
+    return theta, (S.T.to(Q[0]) @ torch.stack(Q[:m])), (b * S[-1].abs())  # the residual of a Ritz pair: β_m |last entry of its eigenvector of T|
+
+# %% ../nbs/03b_preconditioner.ipynb #28490352
+def _is_conv1d(m:nn.Module) -> bool: return type(m).__name__ == 'Conv1D' and hasattr(m, 'nf') and getattr(m, 'weight', None) is not None and m.weight.dim() == 2
+
 def _kfc_conv(m:nn.Module) -> bool:
     "A Conv2d whose weight gradient is an unfolded-patch product: one group, zero padding given as numbers."
     return isinstance(m, nn.Conv2d) and m.groups == 1 and m.padding_mode == 'zeros' and not isinstance(m.padding, str)
 
+@dataclass
+class Block:
+    "A layer K-FAC can factor: its module, the names of its weight and bias (None: no trainable bias) and its kind."
+    module: nn.Module
+    weight: str
+    bias: str|None
+    kind: str # 'linear', 'conv1d' (weight stored in × out), 'embedding' (one-hot input), 'conv2d'
+
+    def matrix(self, W:Tensor) -> Tensor:
+        "[C, *weight shape] -> [C, out, in], the weight as the K-FAC matrix."
+        if self.kind in ('conv1d', 'embedding'): return W.transpose(-1, -2)
+        return W.reshape(W.shape[0], W.shape[1], -1)
+
+    def unmatrix(self, M:Tensor, shape) -> Tensor:
+        "The inverse of `matrix`: [C, out, in] -> [C, *weight shape]."
+        if self.kind in ('conv1d', 'embedding'): return M.transpose(-1, -2)
+        return M.reshape(M.shape[0], *shape)
+
 def kronecker_blocks(post:LocalPosterior, conv:bool=True) -> dict:
-    "The `nn.Linear` and (with `conv`) `nn.Conv2d` layers (one group, zero padding) whose weight (and bias, if any) are trainable parameters of `post`: {module name: module}."
+    "The layers of `post.model` K-FAC can factor whose weight (and bias, if any) are trainable parameters of `post`: {module name: Block}."
     out = {}
     for name, m in post.model.named_modules():
-        if not (isinstance(m, nn.Linear) or (conv and _kfc_conv(m))): continue
-        p = f'{name}.weight' if name else 'weight'
-        b = f'{name}.bias' if name else 'bias'
-        if p in post.center and (m.bias is None or b in post.center): out[name] = m
+        kind = ('linear' if isinstance(m, nn.Linear) else 'conv1d' if _is_conv1d(m) else 'embedding' if isinstance(m, nn.Embedding)
+                else 'conv2d' if conv and _kfc_conv(m) else None)
+        if kind is None: continue
+        w, b = (f'{name}.weight', f'{name}.bias') if name else ('weight', 'bias')
+        has_bias = getattr(m, 'bias', None) is not None
+        if w in post.center and (not has_bias or b in post.center): out[name] = Block(m, w, b if has_bias else None, kind)
     return out
 
 def linear_blocks(post:LocalPosterior) -> dict:
-    "The `nn.Linear` layers among them (what `precond='auto'` covers)."
+    "The blocks without convolutions (`kronecker_blocks(post, conv=False)`)."
     return kronecker_blocks(post, conv=False)
 
 def layer_rows(mod:nn.Module, x:Tensor, gout:Tensor) -> tuple:
-    """The rows (a, g) K-FAC sees for a layer with input `x` and output gradient `gout`: one row per token for `nn.Linear`,
-    one per output position for `nn.Conv2d` (a = the unfolded input patch, flattened like `weight.reshape(out, -1)`)."""
+    """The rows (a, g) K-FAC sees for a layer with input `x` and output gradient `gout`: one row per token for linear
+    layers, one per output position for `nn.Conv2d` (a = the unfolded input patch, flattened like `weight.reshape(out, -1)`),
+    and for `nn.Embedding` the token ids themselves (the one-hot rows, never formed)."""
     if isinstance(mod, nn.Conv2d):
         if x.dim() == 3: x, gout = x[None], gout[None]
         a = nn.functional.unfold(x, mod.kernel_size, mod.dilation, mod.padding, mod.stride)  # [B, in·kh·kw, positions]
         return a.transpose(1, 2).reshape(-1, a.shape[1]), gout.flatten(2).transpose(1, 2).reshape(-1, gout.shape[1])
+    if isinstance(mod, nn.Embedding): return x.reshape(-1), gout.reshape(-1, gout.shape[-1])
     return x.reshape(-1, x.shape[-1]), gout.reshape(-1, gout.shape[-1])
 
+# %% ../nbs/03b_preconditioner.ipynb #d66257eb
 def kronecker_factors(post:LocalPosterior,
                       examples:int=512, # training examples used (a random subset when there are more)
                       seed:int=0, # seed of the subset
-                      batch_size:int=256, # examples per forward/backward pass
+                      batch_size:int=32, # examples per forward/backward pass
                       conv:bool=True, # also the Conv2d layers (KFC); False: linear layers only
+                      max_full:int=4096, # a side wider than this is kept as its diagonal (1-d tensor)
                      ) -> dict:
-    """K-FAC factors {module name: (A, G, has_bias)}: A = mean ā āᵀ over rows (tokens, positions), G = Σ g gᵀ / examples, g = ∂ℓ/∂output.
-    Layers the loss does not reach get no factors; the parameters' `.grad` are not touched."""
-    mods = kronecker_blocks(post, conv)
-    if not mods: return {}
+    """K-FAC factors {module name: (A, G, has_bias)}: A = mean ā āᵀ over rows (tokens, positions), G = Σ g gᵀ / examples, g = ∂ℓ/∂output,
+    each a matrix or (when wider than `max_full`, or an embedding's input) a vector: its diagonal. Layers the loss does not reach get none."""
+    blocks = kronecker_blocks(post, conv)
+    if not blocks: return {}
     idx = calibration_index(post, examples, seed); m = len(idx)
     calls, hooks = [], []  # (layer name, its input, its output) of every call in one forward pass
-    for name, mod in mods.items():
-        hooks.append(mod.register_forward_hook(lambda module, inp, out, name=name: calls.append((name, inp[0].detach(), out))))
+    for name, blk in blocks.items():
+        hooks.append(blk.module.register_forward_hook(lambda module, inp, out, name=name: calls.append((name, inp[0].detach(), out))))
     A, G, rows = {}, {}, {}
     try:
         with eval_mode(post.model), torch.enable_grad():
@@ -98,62 +195,84 @@ def kronecker_factors(post:LocalPosterior,
                 gs = torch.autograd.grad(loss, [c[2] for c in live], allow_unused=True) if live and loss.requires_grad else []
                 for (name, x, _), g in zip(live, gs):
                     if g is None: continue
-                    mod = mods[name]
-                    a, g = layer_rows(mod, x, g.detach()); a, g = a.double(), g.double()
-                    if mod.bias is not None: a = torch.cat([a, torch.ones(len(a), 1, dtype=a.dtype, device=a.device)], 1)
-                    A[name] = A.get(name, 0.) + a.T @ a; G[name] = G.get(name, 0.) + g.T @ g; rows[name] = rows.get(name, 0) + len(a)
+                    blk = blocks[name]
+                    a, g = layer_rows(blk.module, x, g.detach())
+                    g = g.double()
+                    G[name] = G.get(name, 0.) + ((g * g).sum(0) if g.shape[1] > max_full else g.T @ g)
+                    if blk.kind == 'embedding':
+                        A[name] = A.get(name, 0.) + torch.bincount(a, minlength=blk.module.num_embeddings).double()
+                    else:
+                        a = a.double()
+                        if blk.bias is not None: a = torch.cat([a, torch.ones(len(a), 1, dtype=a.dtype, device=a.device)], 1)
+                        A[name] = A.get(name, 0.) + ((a * a).sum(0) if a.shape[1] > max_full else a.T @ a)
+                    rows[name] = rows.get(name, 0) + len(a)
     finally:
         for h in hooks: h.remove()
         calls.clear()
-    return {k: (A[k] / rows[k], G[k] / m, mods[k].bias is not None) for k in mods if k in A}
+    return {k: (A[k] / rows[k], G[k] / m, blocks[k].bias is not None) for k in blocks if k in A}
 
-# %% ../nbs/03b_preconditioner.ipynb #0d330832
+# %% ../nbs/03b_preconditioner.ipynb #b8f0d5d1
+def _eig(F:Tensor) -> tuple:
+    "(eigenvalues ≥ 0, eigenvectors) of a symmetric factor; a 1-d factor is a diagonal: (its entries, None)."
+    if F.dim() == 1: return F.double().clamp(min=0), None
+    e, Q = torch.linalg.eigh(F.double())
+    return e.clamp(min=0), Q
+
 class KroneckerPreconditioner:
-    "M = R Rᵀ ≈ (nβH + γI)⁻¹: Kronecker-factored on linear and conv layers, scalar elsewhere, optionally deflated on its stiffest directions."
+    "M = R Rᵀ ≈ (nβ·s·F + γI)⁻¹ with F the Kronecker-factored Fisher of each block, a scalar elsewhere; optionally deflated."
     def __init__(self,
-                 post:LocalPosterior, # the posterior (gives nβ, γ and the parameter shapes)
+                 post:LocalPosterior, # the posterior (gives nβ, γ, the parameter shapes and the model's layers)
                  factors:dict, # `kronecker_factors(post)`
-                 other_curvature:float|None=None, # curvature assumed for parameters outside the Kronecker blocks (default: their mean)
+                 other_curvature:float|None=None, # Fisher curvature assumed for parameters outside the blocks (default: the blocks' mean)
+                 scale:float=1.0, # s: the Hessian taken as s·F (F: the empirical Fisher the factors estimate)
                 ):
-        self.names = list(post.center)
-        self.shapes = {k: v.shape for k, v in post.center.items()}
-        self.blocks = {}
+        self.names, self.shapes = list(post.center), {k: v.shape for k, v in post.center.items()}
+        self.scale, self.nbeta, self.gamma = float(scale), post.nbeta, post.gamma
+        layers = kronecker_blocks(post)
+        self.blocks, self.curv = {}, {}
         covered, trace, size = set(), 0., 0
         for name, (A, G, has_bias) in factors.items():
-            a, Qa = torch.linalg.eigh(A.double()); g, Qg = torch.linalg.eigh(G.double())
-            curv = g.clamp(min=0)[:, None] * a.clamp(min=0)[None, :]
-            w = f'{name}.weight' if name else 'weight'
-            dt = post.center[w].dtype
-            lam = post.nbeta * curv + post.gamma
+            blk = layers[name]
+            (a, Qa), (g, Qg) = _eig(A), _eig(G)
+            curv = g[:, None] * a[None, :]                      # the Fisher's eigenvalues in the block's eigenbasis, out × in
+            lam = post.nbeta * self.scale * curv + post.gamma
             if not bool((lam > 0).all()):
                 raise ValueError(f"Layer {name!r} has directions without curvature (e.g. an input that is always 0) and gamma={post.gamma:g}: "
                                  "the preconditioner would be infinite there. Pass gamma > 0 (the localization bounds every direction).")
-            self.blocks[name] = (Qg.to(dt), Qa.to(dt), lam.rsqrt().to(dt), has_bias)
-            covered |= {w} | ({f'{name}.bias' if name else 'bias'} if has_bias else set())
+            dt = post.center[blk.weight].dtype
+            self.blocks[name] = (dataclasses.replace(blk, module=None), None if Qg is None else Qg.to(dt), None if Qa is None else Qa.to(dt),
+                                 lam.rsqrt().to(dt), has_bias)
+            self.curv[name] = curv.to(dt)
+            covered |= {blk.weight} | ({blk.bias} if has_bias else set())
             trace += curv.sum().item(); size += curv.numel()
         rest = [k for k in self.names if k not in covered]
         if other_curvature is None:
-            if rest and not size: raise ValueError("The model has no trainable nn.Linear or nn.Conv2d layer to build Kronecker factors from: "
-                                                   "pass other_curvature (e.g. the mean Hessian eigenvalue), or use precond=None.")
+            if rest and not size: raise ValueError("The model has no layer to build Kronecker factors from (nn.Linear, Conv1D, nn.Embedding, "
+                                                   "nn.Conv2d): pass other_curvature (e.g. the mean Hessian eigenvalue), or use precond=None.")
             other_curvature = trace / max(size, 1)
         self.other_curvature = float(other_curvature)
-        if rest and not post.nbeta * self.other_curvature + post.gamma > 0:
-            raise ValueError(f"The parameters outside the Kronecker blocks have no curvature and gamma={post.gamma:g}: pass gamma > 0.")
-        self.scalar = {k: (post.nbeta * self.other_curvature + post.gamma) ** -0.5 for k in rest}
+        lam = post.nbeta * self.scale * self.other_curvature + post.gamma
+        if rest and not lam > 0: raise ValueError(f"The parameters outside the Kronecker blocks have no curvature and gamma={post.gamma:g}: pass gamma > 0.")
+        self.scalar = {k: lam ** -0.5 for k in rest}
+        self.scalar_ratio = self.other_curvature / lam if rest else 0.
         self.V, self.c = None, None
-        self.conv_blocks = [n for n in self.blocks if len(self.shapes[f'{n}.weight' if n else 'weight']) > 2]
+        self.conv_blocks = [n for n, b in self.blocks.items() if b[0].kind == 'conv2d']
 
-    def _half(self, d:dict) -> dict:
-        "(nβ A⊗G + γ)^(-1/2) on the Kronecker blocks, a scalar elsewhere (symmetric); `d` holds [C, *shape] tensors."
+    def _half(self, d:dict, kappa:float=0.) -> dict:
+        "(nβ s F + γ)^(-1/2) on the blocks, a scalar elsewhere (symmetric); with `kappa`, each direction times √(1 − κ f/λ). `d` holds [C, *shape]."
         out = {}
-        for name, (Qg, Qa, Dh, has_bias) in self.blocks.items():
-            w = f'{name}.weight' if name else 'weight'; b = f'{name}.bias' if name else 'bias'
-            W = d[w].reshape(d[w].shape[0], self.shapes[w][0], -1)  # a conv kernel [out, in, kh, kw] as [out, in·kh·kw]
-            W = torch.cat([W, d[b][..., None]], -1) if has_bias else W
-            W = Qg @ ((Qg.T @ W @ Qa) * Dh) @ Qa.T
-            if has_bias: out[w], out[b] = W[..., :-1].reshape(d[w].shape), W[..., -1]
-            else: out[w] = W.reshape(d[w].shape)
-        for k, s in self.scalar.items(): out[k] = d[k] * s
+        for name, (blk, Qg, Qa, Dh, has_bias) in self.blocks.items():
+            W = blk.matrix(d[blk.weight])
+            W = torch.cat([W, d[blk.bias][..., None]], -1) if has_bias else W
+            if Qg is not None: W = Qg.T @ W
+            if Qa is not None: W = W @ Qa
+            W = W * (Dh if not kappa else Dh * (1 - kappa * self.curv[name] * Dh ** 2).clamp(min=0).sqrt())
+            if Qa is not None: W = W @ Qa.T
+            if Qg is not None: W = Qg @ W
+            if has_bias: out[blk.weight], out[blk.bias] = blk.unmatrix(W[..., :-1], self.shapes[blk.weight]), W[..., -1]
+            else: out[blk.weight] = blk.unmatrix(W, self.shapes[blk.weight])
+        f = max(0., 1 - kappa * self.scalar_ratio) ** 0.5
+        for k, s in self.scalar.items(): out[k] = d[k] * (s * f)
         return {k: out[k] for k in d}
 
     def _project(self, d:dict) -> dict:
@@ -162,9 +281,26 @@ class KroneckerPreconditioner:
         coef = sum(d[k].reshape(d[k].shape[0], -1) @ self.V[k].T for k in d) * self.c
         return {k: d[k] - (coef @ self.V[k]).reshape(d[k].shape) for k in d}
 
-    def sqrt(self, d:dict) -> dict: "R x (maps standard noise to noise of covariance M)."; return self._half(self._project(d))
+    def sqrt(self, d:dict, kappa:float=0.) -> dict:
+        "R x: maps standard noise to noise of covariance M (with `kappa`, of M − κ·M F M: see chapter 5's minibatch correction)."
+        return self._half(self._project(d), kappa)
     def sqrt_t(self, d:dict) -> dict: "Rᵀ x."; return self._project(self._half(d))
     def apply(self, d:dict) -> dict: "M x = R Rᵀ x (the preconditioned gradient)."; return self.sqrt(self.sqrt_t(d))
+    def max_ratio(self) -> float:
+        "The largest f/λ over every direction (at most 1/(nβ s)): the most the minibatch noise can add, relative to the injected noise."
+        return max([(self.curv[k] * b[3] ** 2).max().item() for k, b in self.blocks.items()] + [self.scalar_ratio])
+
+    def fisher_form(self, d:dict) -> Tensor:
+        "vᵀ F v for every chain's v in `d` ([C, *shape] tensors), F the factored Fisher (the scalar curvature outside the blocks): [C]."
+        out = 0.
+        for name, (blk, Qg, Qa, Dh, has_bias) in self.blocks.items():
+            W = blk.matrix(d[blk.weight])
+            W = torch.cat([W, d[blk.bias][..., None]], -1) if has_bias else W
+            if Qg is not None: W = Qg.T @ W
+            if Qa is not None: W = W @ Qa
+            out = out + (self.curv[name] * W ** 2).sum((-2, -1))
+        for k in self.scalar: out = out + self.other_curvature * (d[k] ** 2).reshape(d[k].shape[0], -1).sum(1)
+        return out
 
     def deflate(self, V:dict, mu:Tensor):
         "Scale the directions V (dict of [r, *shape], orthonormal eigenvectors of Rᵀ K R) with eigenvalues mu > 1 down to 1."
@@ -173,28 +309,39 @@ class KroneckerPreconditioner:
         self.c = (1 - mu[keep].rsqrt()).to(next(iter(V.values())).dtype) if keep.any() else None
         return self
 
+    def rescaled(self, scale:float) -> 'KroneckerPreconditioner':
+        "A copy with the Hessian taken as `scale`·F instead (same factors, new damped square roots; no deflation)."
+        new = copy.copy(self); new.scale = float(scale); new.V, new.c = None, None
+        new.blocks = {k: (b, Qg, Qa, (self.nbeta * new.scale * self.curv[k] + self.gamma).rsqrt(), hb) for k, (b, Qg, Qa, Dh, hb) in self.blocks.items()}
+        lam = self.nbeta * new.scale * self.other_curvature + self.gamma
+        new.scalar = {k: lam ** -0.5 for k in self.scalar}
+        new.scalar_ratio = self.other_curvature / lam if self.scalar else 0.
+        return new
+
     def to(self, device) -> 'KroneckerPreconditioner':
         "A copy with every tensor on `device` (e.g. for another process's GPU)."
+        mv = lambda t: None if t is None else t.to(device)
         new = copy.copy(self)
-        new.blocks = {k: (Qg.to(device), Qa.to(device), Dh.to(device), hb) for k, (Qg, Qa, Dh, hb) in self.blocks.items()}
+        new.blocks = {k: (b, mv(Qg), mv(Qa), Dh.to(device), hb) for k, (b, Qg, Qa, Dh, hb) in self.blocks.items()}
+        new.curv = {k: v.to(device) for k, v in self.curv.items()}
         if self.V is not None: new.V, new.c = {k: v.to(device) for k, v in self.V.items()}, self.c.to(device)
         return new
 
     @property
     def rank(self) -> int: return 0 if self.V is None else len(self.c)
     def __repr__(self): return (f"KroneckerPreconditioner({len(self.blocks)} Kronecker blocks, {len(self.scalar)} scalar parameters, "
-                                f"deflation rank {self.rank})")
+                                f"deflation rank {self.rank}, scale {self.scale:.3g})")
 
-# %% ../nbs/03b_preconditioner.ipynb #816a8ea6
+# %% ../nbs/03b_preconditioner.ipynb #60f9fa58
 def _flatteners(post):
     names = list(post.center); shapes = [post.center[k].shape for k in names]; sizes = [post.center[k].numel() for k in names]
     to_dict = lambda X: dict(zip(names, [t.reshape((X.shape[0],) + s) for t, s in zip(torch.split(X, sizes, 1), shapes)]))
     to_flat = lambda d: torch.cat([d[k].reshape(d[k].shape[0], -1) for k in names], 1)
     return to_dict, to_flat
 
-def preconditioned_curvature(post:LocalPosterior, pre:KroneckerPreconditioner, batch) -> Callable:
-    "X ↦ rows of Rᵀ (nβH + γI) R X for a batch of flat vectors X [r, d]; H from Hessian-vector products on `batch`."
-    hvp = hvp_fn(post, batch)
+def preconditioned_curvature(post:LocalPosterior, pre:KroneckerPreconditioner, batch, hvp:Callable|None=None) -> Callable:
+    "X ↦ rows of Rᵀ (nβH + γI) R X for a batch of flat vectors X [r, d]; H from Hessian-vector products on `batch` (exact by default)."
+    hvp = hvp or hvp_fn(post, batch)
     to_dict, to_flat = _flatteners(post)
     def op(X:Tensor) -> Tensor:
         Y = pre.sqrt(to_dict(X))
@@ -203,10 +350,47 @@ def preconditioned_curvature(post:LocalPosterior, pre:KroneckerPreconditioner, b
         return to_flat(pre.sqrt_t(KY))
     return op
 
+def fit_preconditioner(post:LocalPosterior,
+                       examples:int=512, # training examples for the factors and the Hessian-vector products
+                       rank:int=0, # stiff directions to deflate (0: Kronecker factors only)
+                       iters:int=6, # block power iterations (each costs `rank` Hessian-vector products)
+                       seed:int=0,
+                       other_curvature:float|None=None, # see KroneckerPreconditioner
+                       conv:bool=True, # Kronecker blocks for Conv2d layers too (else they get the scalar)
+                       scale:float=1.0, # see KroneckerPreconditioner
+                       hvp:Callable|None=None, # Hessian-vector products for the deflation (default: exact, `hvp_fn`)
+                       factors:dict|None=None, # `kronecker_factors(post, ...)`, if already computed
+                      ) -> KroneckerPreconditioner:
+    "A KroneckerPreconditioner for `post`, deflated on the `rank` stiffest directions of the preconditioned curvature."
+    if factors is None: factors = kronecker_factors(post, examples, seed, conv=conv)
+    pre = KroneckerPreconditioner(post, factors, other_curvature, scale)
+    if rank <= 0: return pre
+    op = preconditioned_curvature(post, pre, calibration_batch(post, examples, seed), hvp)
+    dt = next(iter(post.center.values()))
+    X = torch.randn(rank, post.dim, generator=make_generator(seed + 1), dtype=torch.float64).to(dt)
+    with eval_mode(post.model):
+        for _ in range(iters): X = torch.linalg.qr(op(X).T).Q.T
+        T = X @ op(X).T
+    mu, U = torch.linalg.eigh((T + T.T) / 2)
+    to_dict, _ = _flatteners(post)
+    return pre.deflate(to_dict(U.T @ X), mu)
+
+def preconditioned_ritz(post:LocalPosterior, pre:KroneckerPreconditioner, batch, steps:int=20, seed:int=0, hvp:Callable|None=None) -> tuple:
+    "Ritz values (ascending) and vectors [m, d] (flat, in the whitened coordinates z = R⁻¹w) of Rᵀ(nβH + γI)R, by Lanczos."
+    op = preconditioned_curvature(post, pre, batch, hvp)
+    with eval_mode(post.model):
+        return lanczos(lambda x: op(x[None].to(next(iter(post.center.values()))))[0].double(), post.dim, min(steps, post.dim), seed=seed, device=post.device)
+
+def preconditioned_mean(post:LocalPosterior, pre:KroneckerPreconditioner, batch, probes:int=2, seed:int=0, hvp:Callable|None=None) -> float:
+    "The mean eigenvalue of Rᵀ(nβH + γI)R (Hutchinson, Rademacher probes): where its bulk sits."
+    op = preconditioned_curvature(post, pre, batch, hvp)
+    z = torch.randint(0, 2, (probes, post.dim), generator=make_generator(seed + 13)).to(next(iter(post.center.values()))) * 2 - 1
+    with eval_mode(post.model): return (z * op(z)).sum().item() / (probes * post.dim)
+
 def preconditioned_lambda_max(post:LocalPosterior, pre:KroneckerPreconditioner, examples:int=512, iters:int=20, seed:int=0,
-                              rtol:float=0.02) -> float:
+                              rtol:float=0.02, hvp:Callable|None=None) -> float:
     "Largest eigenvalue of Rᵀ(nβH + γI)R by power iteration (stops when it changes by less than `rtol`)."
-    op = preconditioned_curvature(post, pre, calibration_batch(post, examples, seed))
+    op = preconditioned_curvature(post, pre, calibration_batch(post, examples, seed), hvp)
     x = torch.randn(1, post.dim, generator=make_generator(seed + 7), dtype=torch.float64).to(next(iter(post.center.values())))
     x = x / x.norm(); lam = None
     with eval_mode(post.model):
@@ -217,24 +401,3 @@ def preconditioned_lambda_max(post:LocalPosterior, pre:KroneckerPreconditioner, 
             if lam is not None and abs(new - lam) <= rtol * abs(new): lam = new; break
             lam = new
     return max(lam, 0.0)
-
-def fit_preconditioner(post:LocalPosterior,
-                       examples:int=512, # training examples for the factors and the Hessian-vector products
-                       rank:int=16, # stiff directions to deflate (0: Kronecker factors only)
-                       iters:int=6, # block power iterations (each costs `rank` Hessian-vector products)
-                       seed:int=0,
-                       other_curvature:float|None=None, # see KroneckerPreconditioner
-                       conv:bool=True, # Kronecker blocks for Conv2d layers too (else they get the scalar)
-                      ) -> KroneckerPreconditioner:
-    "A KroneckerPreconditioner for `post`, deflated on the `rank` stiffest directions of the preconditioned curvature."
-    pre = KroneckerPreconditioner(post, kronecker_factors(post, examples, seed, conv=conv), other_curvature)
-    if rank <= 0: return pre
-    op = preconditioned_curvature(post, pre, calibration_batch(post, examples, seed))
-    dt = next(iter(post.center.values()))
-    X = torch.randn(rank, post.dim, generator=make_generator(seed + 1), dtype=torch.float64).to(dt)
-    with eval_mode(post.model):
-        for _ in range(iters): X = torch.linalg.qr(op(X).T).Q.T
-        T = X @ op(X).T
-    mu, U = torch.linalg.eigh((T + T.T) / 2)
-    to_dict, _ = _flatteners(post)
-    return pre.deflate(to_dict(U.T @ X), mu)

@@ -213,8 +213,9 @@ def sgld_gradients(post:LocalPosterior, state:ChainState, vectorize='auto', keep
     grads, (loss, losses) = out if keep_losses else (out[0], (out[1], None))
     return StepGradients(grads, loss, idx, losses, vectorized)
 
-def sgld_update(post:LocalPosterior, state:ChainState, g:StepGradients, eps:float, precond=None, scheme:str='sgld') -> Tensor:
-    "The second half: draw the noise and move every chain (in place); return the minibatch mean losses [C]."
+def sgld_update(post:LocalPosterior, state:ChainState, g:StepGradients, eps:float, precond=None, scheme:str='sgld', kappa:float=0.) -> Tensor:
+    """The second half: draw the noise and move every chain (in place); return the minibatch mean losses [C].
+    `kappa` > 0 (a matrix preconditioner with `sqrt(x, kappa)`) removes the minibatch gradient's own noise from the injected noise (chapter 5a)."""
     if scheme not in SCHEMES: raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}.")
     grads = g.grads
     noise = chain_noise(state, state.params)
@@ -223,7 +224,7 @@ def sgld_update(post:LocalPosterior, state:ChainState, g:StepGradients, eps:floa
         new_noise, noise = noise, {k: 0.5 * (state.prev_noise[k] + noise[k]) for k in noise}
         state.prev_noise = new_noise
     if precond is not None and hasattr(precond, 'apply'):  # a matrix preconditioner M = R Rᵀ (e.g. KroneckerPreconditioner)
-        grads, noise = precond.apply(grads), precond.sqrt(noise)
+        grads, noise = precond.apply(grads), (precond.sqrt(noise, kappa) if kappa else precond.sqrt(noise))
         precond = None
     with torch.no_grad():
         for k, p in state.params.items():
@@ -233,10 +234,10 @@ def sgld_update(post:LocalPosterior, state:ChainState, g:StepGradients, eps:floa
     state.vectorized = g.vectorized
     return g.loss
 
-def sgld_step(post:LocalPosterior, state:ChainState, eps:float, vectorize='auto', precond=None, scheme:str='sgld'):
+def sgld_step(post:LocalPosterior, state:ChainState, eps:float, vectorize='auto', precond=None, scheme:str='sgld', kappa:float=0.):
     "Advance every chain by one step (in place); return each chain's minibatch mean loss [C]."
     if scheme not in SCHEMES: raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}.")
-    return sgld_update(post, state, sgld_gradients(post, state, vectorize), eps, precond, scheme)
+    return sgld_update(post, state, sgld_gradients(post, state, vectorize), eps, precond, scheme, kappa)
 
 # %% ../nbs/03_sgld.ipynb #53eda7cc
 def run_chains(post:LocalPosterior, chains:int, steps:int, eps:float, seed:int=0, vectorize='auto', precond=None, keep_every:int=1, scheme='sgld'):

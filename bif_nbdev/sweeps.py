@@ -8,7 +8,7 @@ import math, time
 import torch
 from .core import *
 from .bif import bif
-from .calibrate import calibrate, hessian_spectrum_stats
+from .calibrate import calibrate, hessian_extremes
 from .sgld import LocalPosterior
 from .lds import lds
 
@@ -20,7 +20,7 @@ def damping_to_gamma(model, train, loss_fn, damping:float, nbeta:float|None=None
     "γ = nβ · damping · λ_max(H), the localization whose damping γ/nβ is the fraction `damping` of the Hessian's largest eigenvalue."
     ex = as_examples(train)
     nb = float(nbeta) if nbeta is not None else float(len(ex))
-    lam = hessian_spectrum_stats(LocalPosterior(model, ex, loss_fn, nb, 0.0), calib_examples, seed=seed)['lambda_max']
+    lam = hessian_extremes(LocalPosterior(model, ex, loss_fn, nb, 0.0), calib_examples, seed=seed)['lambda_max']
     if not lam > 0: raise ValueError("No positive curvature measured at w*: pass gamma directly.")
     return nb * damping * lam
 
