@@ -300,7 +300,7 @@ _SETTINGS.update({
     'digits_cnn_relu':   dict(data=_digits, n=(1000, 100), model=_cnn_relu, batch_size=64, steps=400, lr=3e-3, weight_decay=0.0,
                               description='ReLU CNN on digits, minibatch Adam, no weight decay'),
     'cancer_mlp_deep_es': dict(data=_cancer, n=(400, 100), model=_mlp_net(30, 32, 32, 2, act=nn.GELU), optimizer='adamw',
-                              steps=20, lr=1e-2, weight_decay=1e-2, description='2×32 GELU MLP on breast cancer, full-batch AdamW, early-stopped'),
+                              steps=60, lr=1e-3, weight_decay=1e-2, description='2×32 GELU MLP on breast cancer, full-batch AdamW, early-stopped'),
     'classif3k_wide':    dict(data=lambda: _classification(3100, 3, 1), n=(3000, 100), model=_mlp_net(20, 128, 3), batch_size=128,
                               steps=1500, lr=1e-3, weight_decay=1e-3, description='wide ReLU MLP on 3-class make_classification, minibatch Adam'),
 })
