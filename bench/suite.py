@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from bif_nbdev.core import per_example_losses, squared_loss, trainable_params
-from bif_nbdev.lds import SUITE, suite_settings, suite_ground_truth, noise_ceiling, lds_from_truth
+from bif_nbdev.lds import SUITE, suite_settings, suite_ground_truth, noise_ceiling, lds_from_truth, LDSResult
 from bif_nbdev.influence import hessian, per_example_grads
 from bif_nbdev.baselines import attribute, kronfluence_available
 from bif_nbdev.sgld import LocalPosterior
@@ -40,12 +40,28 @@ def timed(f):
     t = time.perf_counter(); out = f(); return out, time.perf_counter() - t
 
 
-def summary(r, secs=None, **extra):
-    "LDS mean, standard error over queries (std/sqrt(q)), std, number of queries, seconds."
+def summary(rf, secs=None, **extra):
+    "LDS mean, standard error over queries (std/sqrt(q)), std, number of queries (and of flat ones, scored 0), seconds."
+    r, flat = rf
     q = len(r.per_query)
     d = dict(lds=r.mean, se=r.std / math.sqrt(q), std=r.std, queries=q)
+    if flat: d['flat_queries'] = flat
     if secs is not None: d['seconds'] = secs
     return {**d, **extra}
+
+
+def lds_scored(scores, gt):
+    "(LDSResult, flat): `lds_from_truth`, except that a query whose predictions are all equal (e.g. BIF's scores of a "
+    "query whose loss is 0.0 in float32 at every draw) counts as LDS 0 (no ranking) instead of failing the method."
+    s = torch.as_tensor(scores).detach().double().cpu()
+    P = gt.masks.astype(np.float64) @ s.numpy()
+    flat = np.flatnonzero(np.ptp(P, axis=0) == 0)
+    if len(flat) == 0: return lds_from_truth(s, gt.masks, gt.losses), 0
+    keep = np.setdiff1d(np.arange(s.shape[1]), flat)
+    r = lds_from_truth(s[:, keep], gt.masks, gt.losses[:, :, keep])   # queries with a constant ground truth drop out here
+    truth_const = np.ptp(gt.losses.mean(1), axis=0) == 0
+    zeros = int(sum(not truth_const[q] for q in flat))
+    return LDSResult(np.concatenate([r.per_query, np.zeros(zeros)]), r.n_subsets), zeros
 
 
 def query_score(st, model):
@@ -117,7 +133,7 @@ def run_setting(name, methods, bif_recipes, args):
     st, gt = suite_ground_truth(name, verbose=True)
     model = st.trained_model(seed=0)
     lf, tr, q = st.loss_fn, st.train, st.query
-    score = lambda s: lds_from_truth(s, gt.masks, gt.losses)
+    score = lambda s: lds_scored(s, gt)
     nc = noise_ceiling(gt)
     out = dict(half=SUITE[name], ceiling=dict(r=nc.r, spearman_brown=nc.spearman_brown, excluded=len(nc.excluded)),
                methods={}, curves={})
@@ -180,20 +196,77 @@ def run_setting(name, methods, bif_recipes, args):
 
 # ---------- printing ----------
 
-def fmt(r):
-    if 'error' in r: return 'failed: ' + r['error'][:60], ''
-    return f"{r['lds']:.3f} ± {r['se']:.3f}", f"{r['seconds']:.2f}"
+def seconds(r, lab, v):
+    "Wall time of a method; exact IF's includes the dense Hessian and its eigendecomposition (once per setting)."
+    return v['seconds'] + (r['measurements'].get('hessian_seconds', 0.0) if lab.startswith('exact IF') else 0.0)
 
 
-def print_tables(res, file=sys.stdout):
+def flat_mark(v): return f" (†{v['flat_queries']})" if v.get('flat_queries') else ''
+
+
+def fmt(r, v, lab):
+    if 'error' in v: return 'failed: ' + v['error'][:60], ''
+    return f"{v['lds']:.3f} ± {v['se']:.3f}" + flat_mark(v), f"{seconds(r, lab, v):.2f}"
+
+
+def short(lab):
+    "A column title for a method label."
+    return (lab.replace('kronfluence default λ=1e-8', 'λ=1e-8').replace('heuristic: 0.1 × mean eigenvalue per module', 'heur.')
+               .replace('best λ, optimistic', 'best λ').replace('λ = weight decay', 'λ=wd').replace('defaults: 8×200', 'defaults'))
+
+
+def print_wide(res, p):
+    "One row per setting, one column per method: LDS, then the wall times."
+    labs = list(dict.fromkeys(l for r in res['settings'].values() for l in r['methods']))
+    for what in ('LDS (± SE over queries)', 'wall time (s), scoring only (exact IF: with the dense Hessian and its eigendecomposition; BIF: with calibration)'):
+        p(f'\n### {what}; one row per setting\n')
+        p('| half | setting | ceiling 2r/(1+r) | ' + ' | '.join(short(l) for l in labs) + ' |'); p('|---|---|---|' + '---|' * len(labs))
+        for name, r in res['settings'].items():
+            cells = []
+            for l in labs:
+                v = r['methods'].get(l)
+                if v is None: cells.append('–'); continue
+                if 'error' in v: cells.append('failed'); continue
+                cells.append(f"{v['lds']:.2f} ± {v['se']:.2f}{flat_mark(v)}" if what.startswith('LDS') else f"{seconds(r, l, v):.1f}")
+            p(f"| {r['half']} | {name} | {r['ceiling']['spearman_brown']:.2f} | " + ' | '.join(cells) + ' |')
+
+
+CANDIDATES = {   # quantities a damping rule could scale with, from the measurements at w*
+    'λ_max': lambda m: m.get('lambda_max'), '|λ_min|': lambda m: -m['lambda_min'] if m.get('lambda_min', 0) < 0 else None,
+    'tr(H)/d': lambda m: m.get('mean_eig'), 'tr(F)/d': lambda m: m.get('fisher_trace_per_d'),
+    'weight decay': lambda m: m['weight_decay'] or None,
+    "bif's est. λ_max": lambda m: m.get('est_lambda_max'),
+    "bif's est. |λ_min|": lambda m: -m['est_lambda_min'] if m.get('est_lambda_min', 0) < 0 else None}
+
+
+def print_tracking(res, p):
+    "How tightly the best damping of a curve follows each candidate quantity: the spread of log10(best λ / quantity)."
+    for key, title in (('exact_if', 'exact IF'), ('ekfac', 'EK-FAC')):
+        best = {n: float(max(r['curves'][key], key=lambda k: r['curves'][key][k]['lds']))
+                for n, r in res['settings'].items() if key in r['curves']}
+        if len(best) < 3: continue
+        p(f"\n### Which quantity the best {title} damping follows (grid of half-decades: resolution ±0.25 in log10)\n")
+        p('| quantity | settings | median of best λ / quantity | sd of log10(best λ / quantity) | range of best λ / quantity |')
+        p('|---|---|---|---|---|')
+        sd = np.std(np.log10(list(best.values())))
+        p(f"| (none: a constant λ) | {len(best)} | {np.median(list(best.values())):.3g} | {sd:.2f} | {min(best.values()):.3g} – {max(best.values()):.3g} |")
+        for name, f in CANDIDATES.items():
+            ratios = [b / f(res['settings'][n]['measurements']) for n, b in best.items() if f(res['settings'][n]['measurements'])]
+            if len(ratios) < 3: continue
+            p(f"| {name} | {len(ratios)} | {np.median(ratios):.3g} | {np.std(np.log10(ratios)):.2f} | {min(ratios):.3g} – {max(ratios):.3g} |")
+
+
+def print_tables(res, file=sys.stdout, wide=False):
     p = lambda *a: print(*a, file=file)
-    p('\n### LDS per setting and method (mean ± standard error over queries; time = scoring only)\n')
-    p('| half | setting | method | LDS ± SE | time (s) |'); p('|---|---|---|---|---|')
-    for name, r in res['settings'].items():
-        for lab, v in r['methods'].items():
-            l, t = fmt(v)
-            if 'damping' in v and v['damping'] is not None and 'best' in lab: lab = lab.replace('best λ', f"best λ={v['damping']:g}")
-            p(f"| {r['half']} | {name} | {lab} | {l} | {t} |")
+    if wide: print_wide(res, p)
+    else:
+        p('\n### LDS per setting and method (mean ± standard error over queries; time = scoring only; exact IF with its dense Hessian and eigendecomposition, BIF with its calibration)\n')
+        p('| half | setting | method | LDS ± SE | time (s) |'); p('|---|---|---|---|---|')
+        for name, r in res['settings'].items():
+            for lab, v in r['methods'].items():
+                l, t = fmt(r, v, lab)
+                if 'damping' in v and v['damping'] is not None and 'best' in lab: lab = lab.replace('best λ', f"best λ={v['damping']:g}")
+                p(f"| {r['half']} | {name} | {lab} | {l} | {t} |")
     p('\n### Measurements at w* (Hessian of the mean training loss, no weight-decay term)\n')
     p('| half | setting | n | d | recipe | loss | train loss | query acc/R² | λ_max | λ_min | tr(H)/d | est. λ_max | est. λ_min | est. tr(H)/d '
       '| tr(F)/d | ceiling r | 2r/(1+r) | best IF λ | best EK-FAC λ | BIF γ/nβ |')
@@ -208,6 +281,7 @@ def print_tables(res, file=sys.stdout):
         p(f"| {r['half']} | {name} | {m['n']} | {m['d']} | {m['recipe']} | {m['loss'].replace('_loss', '')} | {g(m, 'train_loss')} | "
           f"{g(m, 'query_score', '.3f')} | {g(m, 'lambda_max')} | {g(m, 'lambda_min')} | {g(m, 'mean_eig')} | {g(m, 'est_lambda_max')} | "
           f"{g(m, 'est_lambda_min')} | {g(m, 'est_mean_eig')} | {g(m, 'fisher_trace_per_d')} | {c['r']:.3f} | {c['spearman_brown']:.3f} | {bi} | {be} | {bd} |")
+    print_tracking(res, p)
     for key, title in (('exact_if', 'exact IF'), ('ekfac', 'EK-FAC')):
         rows = [(n, r) for n, r in res['settings'].items() if key in r['curves']]
         if not rows: continue
@@ -236,12 +310,14 @@ def main():
     ap.add_argument('--if-max-params', type=int, default=6000, help='largest d for the exact (dense) Hessian')
     ap.add_argument('--proj-dim', type=int, default=1024, help="TRAK's projection dimension")
     ap.add_argument('--out', help='JSON file (default: bench/results/suite_<half>.json, or suite_custom.json with --settings)')
+    ap.add_argument('--update', metavar='JSON', help='rerun the chosen methods/settings and update this saved run in place')
     ap.add_argument('--ground-truth-only', action='store_true', help='retrain (cached) and print the noise ceilings only')
     ap.add_argument('--show', metavar='JSON', help='print the tables of a saved run and exit')
+    ap.add_argument('--wide', action='store_true', help='with --show: one row per setting, one column per method')
     a = ap.parse_args()
     torch.set_num_threads(1)
     if a.show:
-        print_tables(json.load(open(a.show))); return
+        print_tables(json.load(open(a.show)), wide=a.wide); return
     names = a.settings or suite_settings(a.half)
     if a.settings: names = [n for n in names if a.half == 'all' or SUITE[n] == a.half]
     if a.ground_truth_only:
@@ -252,11 +328,19 @@ def main():
     recipes = [] if a.no_bif_defaults or 'bif' not in a.methods else [('defaults: 8×200', {})]
     for i, js in enumerate(a.bif_kwargs):
         recipes.append((a.bif_label[i] if i < len(a.bif_label) else js, json.loads(js)))
-    out = Path(a.out or f"bench/results/suite_{'custom' if a.settings else a.half}.json")
+    if a.update:   # rerun some methods on some settings of a saved run, replacing only what they produce
+        out = Path(a.update); res = json.loads(out.read_text())
+        res['commands'] = res.get('commands', [res.pop('command', '')]) + [' '.join(sys.argv)]
+    else:
+        out = Path(a.out or f"bench/results/suite_{'custom' if a.settings else a.half}.json")
+        res = dict(commands=[' '.join(sys.argv)], grid=GRID, torch=torch.__version__, settings={})
     out.parent.mkdir(parents=True, exist_ok=True)
-    res = dict(command=' '.join(sys.argv), grid=GRID, torch=torch.__version__, settings={})
     for n in names:
-        res['settings'][n] = run_setting(n, a.methods, recipes, a)
+        new = run_setting(n, a.methods, recipes, a)
+        old = res['settings'].get(n)
+        if old is None: res['settings'][n] = new
+        else:
+            for k in ('methods', 'curves', 'measurements', 'ceiling'): old[k].update(new[k])
         out.write_text(json.dumps(res, indent=1))   # after every setting: a long run keeps what it has
     print_tables(res)
     print(f'\nraw numbers: {out}')
