@@ -23,11 +23,12 @@ import argparse, hashlib, json, math, os, sys, time
 from pathlib import Path
 import numpy as np
 import torch
-from bif_nbdev.core import per_example_losses, squared_loss, trainable_params
+from bif_nbdev.core import per_example_losses, squared_loss, trainable_params, flatten_params, unflatten_params
 from bif_nbdev.lds import SUITE, suite_settings, suite_ground_truth, noise_ceiling, lds_from_truth, LDSResult
 from bif_nbdev.influence import hessian, per_example_grads
 from bif_nbdev.baselines import attribute, kronfluence_available
 from bif_nbdev.sgld import LocalPosterior
+from bif_nbdev.precond import hvp_fn, calibration_batch
 from bif_nbdev.bif import bif, hessian_spectrum_stats, hessian_lambda_min
 
 GRID = [float(f'{10 ** (k / 2):.3g}') for k in range(-10, 1)]   # 1e-5, 3.16e-5, ..., 0.316, 1 (half-decades)
@@ -102,6 +103,21 @@ def if_scores_fn(st, model, e, V):
     return lambda lam: -((A / (e + lam)) @ B.T)
 
 
+def lanczos_lambda_min(post, examples=512, seed=0, ncv=40):
+    "(λ_min, HVPs): the smallest eigenvalue of the mean-loss Hessian on bif's calibration batch, by Lanczos (scipy's eigsh)."
+    from scipy.sparse.linalg import eigsh, LinearOperator, ArpackNoConvergence
+    hvp, like, calls = hvp_fn(post, calibration_batch(post, examples, seed)), post.center, [0]
+    def mv(x):
+        calls[0] += 1
+        v = unflatten_params(torch.as_tensor(np.ravel(x), dtype=torch.float32), like)
+        with torch.enable_grad(): return flatten_params(hvp(v)).double().numpy()
+    op = LinearOperator((post.dim, post.dim), matvec=mv, dtype=np.float64)
+    v0 = np.random.default_rng(seed).normal(size=post.dim)
+    try: lam = eigsh(op, k=1, which='SA', ncv=min(ncv, post.dim - 1), tol=1e-2, maxiter=20, v0=v0)[0][0]
+    except ArpackNoConvergence as e: lam = e.eigenvalues[0] if len(e.eigenvalues) else float('nan')
+    return float(lam), calls[0]
+
+
 def measure(st, model, exact_eig=None):
     "The quantities a damping rule could be built from, at w* (the seed-0 model trained on all of train)."
     n, lf = st.n_train, st.loss_fn
@@ -121,6 +137,7 @@ def measure(st, model, exact_eig=None):
     est, secs = timed(lambda: hessian_spectrum_stats(post, 512, seed=0))
     m['est_lambda_max'], m['est_mean_eig'] = est['lambda_max'], est['mean_eig']
     m['est_lambda_min'] = hessian_lambda_min(post, est['lambda_max'], 512, seed=0)
+    m['lanczos_lambda_min'], m['lanczos_hvps'] = lanczos_lambda_min(post, 512, seed=0)   # the same 512 examples, by Lanczos
     if exact_eig is not None:
         e = exact_eig
         m['lambda_max'], m['lambda_min'], m['mean_eig'] = e[-1].item(), e[0].item(), e.mean().item()
@@ -232,11 +249,12 @@ def print_wide(res, p):
 
 
 CANDIDATES = {   # quantities a damping rule could scale with, from the measurements at w*
-    'λ_max': lambda m: m.get('lambda_max'), '|λ_min|': lambda m: -m['lambda_min'] if m.get('lambda_min', 0) < 0 else None,
+    'λ_max': lambda m: m.get('lambda_max'), '−λ_min': lambda m: -m['lambda_min'] if m.get('lambda_min', 0) < 0 else None,
     'tr(H)/d': lambda m: m.get('mean_eig'), 'tr(F)/d': lambda m: m.get('fisher_trace_per_d'),
     'weight decay': lambda m: m['weight_decay'] or None,
     "bif's est. λ_max": lambda m: m.get('est_lambda_max'),
-    "bif's est. |λ_min|": lambda m: -m['est_lambda_min'] if m.get('est_lambda_min', 0) < 0 else None}
+    "bif's est. −λ_min": lambda m: -m['est_lambda_min'] if m.get('est_lambda_min', 0) < 0 else None,
+    'Lanczos −λ_min (512 examples)': lambda m: -m['lanczos_lambda_min'] if m.get('lanczos_lambda_min', 0) < 0 else None}
 
 
 def print_tracking(res, p):
@@ -269,8 +287,8 @@ def print_tables(res, file=sys.stdout, wide=False):
                 p(f"| {r['half']} | {name} | {lab} | {l} | {t} |")
     p('\n### Measurements at w* (Hessian of the mean training loss, no weight-decay term)\n')
     p('| half | setting | n | d | recipe | loss | train loss | query acc/R² | λ_max | λ_min | tr(H)/d | est. λ_max | est. λ_min | est. tr(H)/d '
-      '| tr(F)/d | ceiling r | 2r/(1+r) | best IF λ | best EK-FAC λ | BIF γ/nβ |')
-    p('|' + '---|' * 20)
+      '| Lanczos λ_min | tr(F)/d | ceiling r | 2r/(1+r) | best IF λ | best EK-FAC λ | BIF γ/nβ |')
+    p('|' + '---|' * 21)
     g = lambda m, k, f='.3g': format(m[k], f) if m.get(k) is not None else '–'
     for name, r in res['settings'].items():
         m, c, cv = r['measurements'], r['ceiling'], r['curves']
@@ -280,7 +298,7 @@ def print_tables(res, file=sys.stdout, wide=False):
         bd = '–' if bd is None else f'{bd:.3g}'
         p(f"| {r['half']} | {name} | {m['n']} | {m['d']} | {m['recipe']} | {m['loss'].replace('_loss', '')} | {g(m, 'train_loss')} | "
           f"{g(m, 'query_score', '.3f')} | {g(m, 'lambda_max')} | {g(m, 'lambda_min')} | {g(m, 'mean_eig')} | {g(m, 'est_lambda_max')} | "
-          f"{g(m, 'est_lambda_min')} | {g(m, 'est_mean_eig')} | {g(m, 'fisher_trace_per_d')} | {c['r']:.3f} | {c['spearman_brown']:.3f} | {bi} | {be} | {bd} |")
+          f"{g(m, 'est_lambda_min')} | {g(m, 'est_mean_eig')} | {g(m, 'lanczos_lambda_min')} | {g(m, 'fisher_trace_per_d')} | {c['r']:.3f} | {c['spearman_brown']:.3f} | {bi} | {be} | {bd} |")
     print_tracking(res, p)
     for key, title in (('exact_if', 'exact IF'), ('ekfac', 'EK-FAC')):
         rows = [(n, r) for n, r in res['settings'].items() if key in r['curves']]
