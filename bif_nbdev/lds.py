@@ -14,8 +14,9 @@ from torch import nn, Tensor
 from .core import *
 
 # %% auto #0
-__all__ = ['LDS_SETTINGS', 'spearman', 'LDSResult', 'lds_from_truth', 'LDSSetting', 'lds_setting', 'LDSGroundTruth',
-           'subset_masks', 'lds_ground_truth', 'lds']
+__all__ = ['OPTIMIZERS', 'LDS_SETTINGS', 'SUITE', 'SUITE_M', 'SUITE_SEEDS', 'spearman', 'LDSResult', 'lds_from_truth',
+           'LDSSetting', 'lds_setting', 'suite_settings', 'LDSGroundTruth', 'subset_masks', 'lds_ground_truth', 'lds',
+           'NoiseCeiling', 'noise_ceiling', 'suite_ground_truth']
 
 # %% ../nbs/10_lds.ipynb #2cfab3ac
 def _ranks(x:np.ndarray) -> np.ndarray:
@@ -77,6 +78,8 @@ def lds_from_truth(scores, # `[n_train, n_query]` scores, our sign (change of qu
     return LDSResult(spearman((masks @ scores)[:, keep], losses[:, keep]), masks.shape[0], const)
 
 # %% ../nbs/10_lds.ipynb #189736ca
+OPTIMIZERS = ('adam', 'adamw', 'sgd')
+
 @dataclass
 class LDSSetting:
     "A retraining benchmark: data split, model factory, deterministic trainer, loss."
@@ -84,51 +87,87 @@ class LDSSetting:
     train: tuple # (X, y) training tensors
     query: tuple # (X, y) query tensors
     model_factory: Callable[[], nn.Module] # builds a fresh, randomly initialized model (global RNG, seeded by make_model)
-    loss_fn: Callable = cross_entropy_loss # per-example loss
-    steps: int = 300 # full-batch Adam steps
-    lr: float = 1e-2 # Adam learning rate
-    weight_decay: float = 1e-3 # L2 penalty (Adam's coupled weight decay)
+    loss_fn: Callable = cross_entropy_loss # per-example loss (`cross_entropy_loss`, `squared_loss`, ...)
+    steps: int = 300 # optimizer steps (full-batch or minibatch), the same for every subset
+    lr: float = 1e-2 # learning rate
+    weight_decay: float = 1e-3 # L2 penalty: added to the gradient ('adam', 'sgd') or decoupled ('adamw')
     description: str = ''
     threads:int|None = 1 # torch CPU threads while training (tiny models: 1 is fastest, and robust on a busy machine)
+    optimizer: str = 'adam' # 'adam', 'adamw' (decoupled weight decay) or 'sgd' (heavy-ball momentum)
+    momentum: float = 0.9 # momentum of 'sgd' (ignored by the others)
+    batch_size: int|None = None # None = full batch; else minibatches in a seeded order, reshuffled every epoch
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS: raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}.")
+        if self.batch_size is not None and self.batch_size < 1: raise ValueError(f"batch_size must be None (full batch) or ≥ 1, got {self.batch_size}.")
 
     @property
     def damping_hint(self) -> float: return self.weight_decay
     @property
     def n_train(self) -> int: return len(self.train[0])
+    @property
+    def recipe(self) -> str:
+        "The training recipe in words."
+        opt = f"sgd (momentum {self.momentum:g})" if self.optimizer == 'sgd' else self.optimizer
+        bs = 'full batch' if self.batch_size is None else f'batch {self.batch_size}'
+        return f"{opt}, {bs}, lr {self.lr:g}, wd {self.weight_decay:g}, {self.steps} steps"
 
     def make_model(self, seed:int=0) -> nn.Module:
         "A fresh model initialized from `seed` (the global RNG is left as it was)."
         with torch.random.fork_rng():
             torch.manual_seed(int(seed)); return self.model_factory()
 
+    def make_optimizer(self, model:nn.Module) -> torch.optim.Optimizer:
+        "The optimizer of this recipe for `model`'s parameters."
+        ps, wd = model.parameters(), self.weight_decay
+        if self.optimizer == 'adam': return torch.optim.Adam(ps, lr=self.lr, weight_decay=wd)
+        if self.optimizer == 'adamw': return torch.optim.AdamW(ps, lr=self.lr, weight_decay=wd)
+        return torch.optim.SGD(ps, lr=self.lr, momentum=self.momentum, weight_decay=wd)
+
     def fit(self, model:nn.Module|None=None, # model to train in place (default: `make_model(seed)`)
             subset_idx=None, # indices of the training examples to use (default: all)
-            seed:int=0, # initialization seed when `model` is None (training itself is deterministic)
+            seed:int=0, # initialization seed when `model` is None, and seed of the minibatch order
             checkpoints:list|None=None, # if a list, `(lr, trainable_params)` pairs are appended every `checkpoint_every` steps
             checkpoint_every:int=50,
            ) -> nn.Module:
-        "Train on `train[subset_idx]` with full-batch Adam; returns the trained model."
+        "Train on `train[subset_idx]` for `steps` optimizer steps; returns the trained model (deterministic given `seed`)."
         model = self.make_model(seed) if model is None else model
         X, y = self.train
         if subset_idx is not None:
             subset_idx = torch.as_tensor(subset_idx, dtype=torch.long)
             if len(subset_idx) == 0: raise ValueError("subset_idx is empty: a model cannot be trained on no examples.")
             X, y = X[subset_idx], y[subset_idx]
-        opt = torch.optim.Adam(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        opt = self.make_optimizer(model)
         model.train()
         old_threads = torch.get_num_threads()
         if self.threads: torch.set_num_threads(self.threads)
-        try: loss = self._train(model, opt, X, y, checkpoints, checkpoint_every)
+        try: loss = self._train(model, opt, X, y, checkpoints, checkpoint_every, seed)
         finally: torch.set_num_threads(old_threads)
         if not torch.isfinite(loss): raise FloatingPointError(f"Training {self.name} diverged (loss {loss.item()}): lower lr.")
         return model.eval()
 
-    def _train(self, model, opt, X, y, checkpoints, checkpoint_every):
+    def batches(self, n:int, # number of training examples
+                seed:int=0, # seed of the order
+               ):
+        "The row indices of each of the `steps` minibatches: every epoch a fresh seeded permutation, the last batch may be short."
+        g = make_generator(1_000_003 + int(seed))   # its own stream: the initialization seed's RNG is not touched
+        b = min(self.batch_size or n, n)
+        step = 0
+        while True:
+            perm = torch.randperm(n, generator=g)
+            for s in range(0, n, b):
+                if step == self.steps: return
+                yield perm[s:s + b]; step += 1
+
+    def _train(self, model, opt, X, y, checkpoints, checkpoint_every, seed=0):
+        order = None if self.batch_size is None else self.batches(len(X), seed)
         for step in range(self.steps):
             if checkpoints is not None and step % checkpoint_every == 0:
                 checkpoints.append((self.lr, {k: v.clone() for k, v in trainable_params(model).items()}))
             opt.zero_grad()
-            loss = self.loss_fn(model, (X, y)).mean()
+            if order is None: loss = self.loss_fn(model, (X, y)).mean()
+            else:
+                idx = next(order); loss = self.loss_fn(model, (X[idx], y[idx])).mean()
             loss.backward(); opt.step()
         return loss.detach()
 
@@ -141,12 +180,16 @@ class LDSSetting:
         return per_example_losses(model, self.query, self.loss_fn)
 
     def key(self) -> dict:
-        "Everything that determines the retraining results (for the cache)."
+        "Everything that determines the retraining results (for the cache); recipe fields at their first defaults are left out."
         h = hashlib.sha256()
         for t in (*self.train, *self.query): h.update(t.detach().cpu().contiguous().numpy().tobytes())
         arch = repr(self.make_model(0))
-        return dict(name=self.name, data=h.hexdigest()[:16], arch=arch, loss=getattr(self.loss_fn, '__name__', repr(self.loss_fn)),
-                    steps=self.steps, lr=self.lr, weight_decay=self.weight_decay)
+        k = dict(name=self.name, data=h.hexdigest()[:16], arch=arch, loss=getattr(self.loss_fn, '__name__', repr(self.loss_fn)),
+                 steps=self.steps, lr=self.lr, weight_decay=self.weight_decay)
+        if self.optimizer != 'adam': k['optimizer'] = self.optimizer
+        if self.optimizer == 'sgd': k['momentum'] = self.momentum
+        if self.batch_size is not None: k['batch_size'] = self.batch_size
+        return k
 
     def __repr__(self):
         p = sum(v.numel() for v in self.make_model(0).parameters())
@@ -184,20 +227,112 @@ _SETTINGS = {
     'cancer_mlp':       dict(data=_cancer, n=(400, 100),  model=_mlp(30, 16, 2),  steps=300, lr=1e-2, weight_decay=5e-2, description='MLP on breast cancer'),
     'cancer_mlp_small': dict(data=_cancer, n=(100, 100),  model=_mlp(30, 16, 2),  steps=300, lr=1e-2, weight_decay=5e-2, description='MLP on breast cancer, small data'),
 }
+
+# %% ../nbs/10_lds.ipynb #3186a7f8
+def _standardize(X): X = torch.as_tensor(np.asarray(X), dtype=torch.float32); return (X - X.mean(0)) / X.std(0)
+def _labels(y): return torch.as_tensor(np.asarray(y), dtype=torch.long)
+
+def _mlp_net(*sizes, act=nn.ReLU):
+    "An MLP factory: Linear layers of the given sizes with `act` between them."
+    def make():
+        layers = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(nn.Linear(a, b))
+            if i < len(sizes) - 2: layers.append(act())
+        return nn.Sequential(*layers)
+    return make
+
+def _cnn_relu():
+    "A second digits CNN: 16 channels, ReLU, average pooling, an unpadded second conv (3.1k parameters)."
+    return nn.Sequential(nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
+                         nn.Conv2d(16, 16, 3), nn.ReLU(), nn.Flatten(), nn.Linear(64, 10))
+
+def _wine():
+    from sklearn.datasets import load_wine
+    d = load_wine(); return _standardize(d.data), _labels(d.target)
+
+def _iris():
+    from sklearn.datasets import load_iris
+    d = load_iris(); return _standardize(d.data), _labels(d.target)
+
+def _diabetes():
+    "Diabetes regression (442 patients): standardized features and target."
+    from sklearn.datasets import load_diabetes
+    d = load_diabetes(); return _standardize(d.data), _standardize(d.target)
+
+def _moons(n=1100, noise=0.3, flip=0.1):
+    "Two moons with Gaussian noise and a fraction `flip` of labels flipped (seeded)."
+    from sklearn.datasets import make_moons
+    X, y = make_moons(n_samples=n, noise=noise, random_state=0)
+    flipped = np.random.RandomState(1).rand(n) < flip
+    return _standardize(X), _labels(np.where(flipped, 1 - y, y))
+
+def _classification(n, classes, seed):
+    "make_classification: 20 features (10 informative, 4 redundant), 2 clusters per class, 10% of labels random."
+    from sklearn.datasets import make_classification
+    X, y = make_classification(n_samples=n, n_features=20, n_informative=10, n_redundant=4, n_classes=classes,
+                               n_clusters_per_class=2, flip_y=0.1, random_state=seed)
+    return _standardize(X), _labels(y)
+
+def _friedman(n=2100):
+    "Friedman #1 regression (10 features, 5 used) with Gaussian noise of sd 1; target standardized."
+    from sklearn.datasets import make_friedman1
+    X, y = make_friedman1(n_samples=n, n_features=10, noise=1.0, random_state=0)
+    return _standardize(X), _standardize(y)
+
+_SETTINGS.update({
+    # dev half (besides digits_mlp, digits_mlp_small, cancer_mlp, digits_cnn)
+    'moons_mlp_sgd':     dict(data=_moons, n=(1000, 100), model=_mlp_net(2, 64, 64, 2), optimizer='sgd', lr=0.05, batch_size=32,
+                              steps=1500, weight_decay=0.0, description='2×64 ReLU MLP on noisy moons, minibatch SGD, no weight decay'),
+    'diabetes_mlp_es':   dict(data=_diabetes, n=(342, 100), model=_mlp_net(10, 32, 1, act=nn.GELU), loss=squared_loss, steps=60,
+                              lr=1e-2, weight_decay=1e-3, description='GELU MLP regression on diabetes, early-stopped Adam'),
+    'classif5k_adamw':   dict(data=lambda: _classification(5100, 4, 0), n=(5000, 100), model=_mlp_net(20, 64, 4, act=nn.GELU),
+                              optimizer='adamw', batch_size=128, steps=200, lr=3e-3, weight_decay=1e-2,
+                              description='GELU MLP on 4-class make_classification, minibatch AdamW, early-stopped'),
+    # val half
+    'wine_mlp_sgd':      dict(data=_wine, n=(118, 60), model=_mlp_net(13, 32, 3), optimizer='sgd', lr=0.05, steps=500,
+                              weight_decay=1e-3, description='ReLU MLP on wine, full-batch SGD'),
+    'iris_mlp':          dict(data=_iris, n=(100, 50), model=_mlp_net(4, 16, 16, 3, act=nn.Tanh), steps=500, lr=1e-2,
+                              weight_decay=0.0, description='2×16 tanh MLP on iris, Adam, no weight decay'),
+    'friedman_mlp_sgd':  dict(data=_friedman, n=(2000, 100), model=_mlp_net(10, 64, 64, 1, act=nn.Tanh), loss=squared_loss,
+                              optimizer='sgd', lr=0.01, batch_size=64, steps=300, weight_decay=0.0,
+                              description='2×64 tanh MLP regression on Friedman #1, minibatch SGD, early-stopped'),
+    'digits_cnn_relu':   dict(data=_digits, n=(1000, 100), model=_cnn_relu, batch_size=64, steps=400, lr=3e-3, weight_decay=0.0,
+                              description='ReLU CNN on digits, minibatch Adam, no weight decay'),
+    'cancer_mlp_deep_es': dict(data=_cancer, n=(400, 100), model=_mlp_net(30, 32, 32, 2, act=nn.GELU), optimizer='adamw',
+                              steps=60, lr=1e-3, weight_decay=1e-2, description='2×32 GELU MLP on breast cancer, full-batch AdamW, early-stopped'),
+    'classif3k_wide':    dict(data=lambda: _classification(3100, 3, 1), n=(3000, 100), model=_mlp_net(20, 128, 3), batch_size=128,
+                              steps=1500, lr=1e-3, weight_decay=1e-3, description='wide ReLU MLP on 3-class make_classification, minibatch Adam'),
+})
 LDS_SETTINGS = tuple(_SETTINGS)
 
 def lds_setting(name:str, # one of `LDS_SETTINGS`
                 n_train:int|None=None, # override the number of training examples
                 n_query:int|None=None, # override the number of queries
-                **overrides, # steps, lr, weight_decay
+                **overrides, # any other `LDSSetting` field: steps, lr, weight_decay, optimizer, batch_size, ...
                ) -> LDSSetting:
     "Build a named retraining benchmark setting from scikit-learn data."
     if name not in _SETTINGS: raise ValueError(f"Unknown LDS setting {name!r}: choose one of {LDS_SETTINGS}.")
     c = dict(_SETTINGS[name]); X, y = c.pop('data')()
     nt, nq = c.pop('n')
     train, query = _split(X, y, n_train or nt, n_query or nq)
-    return LDSSetting(name=name, train=train, query=query, model_factory=c.pop('model'), loss_fn=cross_entropy_loss,
+    return LDSSetting(name=name, train=train, query=query, model_factory=c.pop('model'), loss_fn=c.pop('loss', cross_entropy_loss),
                       **{**c, **overrides})
+
+# %% ../nbs/10_lds.ipynb #731ff704
+SUITE = {   # setting -> half: 'dev' (default rules are tuned here) or 'val' (they are reported here, untouched)
+    'digits_mlp': 'dev', 'digits_mlp_small': 'dev', 'cancer_mlp': 'dev',   # the three the first defaults were tuned on
+    'digits_cnn': 'dev', 'moons_mlp_sgd': 'dev', 'diabetes_mlp_es': 'dev', 'classif5k_adamw': 'dev',
+    'wine_mlp_sgd': 'val', 'iris_mlp': 'val', 'friedman_mlp_sgd': 'val', 'digits_cnn_relu': 'val',
+    'cancer_mlp_deep_es': 'val', 'classif3k_wide': 'val',
+}
+SUITE_M, SUITE_SEEDS = 50, 2 # ground truth of every suite setting: M random half-subsets × retraining seeds
+
+def suite_settings(half:str='all', # 'dev', 'val' or 'all'
+                  ) -> list[str]:
+    "Names of the suite's settings in `half`, in declaration order."
+    if half not in ('dev', 'val', 'all'): raise ValueError(f"half must be 'dev', 'val' or 'all', got {half!r}.")
+    return [k for k, h in SUITE.items() if half in ('all', h)]
 
 # %% ../nbs/10_lds.ipynb #2dbabd86
 @dataclass
@@ -259,3 +394,41 @@ def lds(scores, # `[n_train, n_query]` scores, our sign convention
     "The linear datamodeling score of `scores` on a setting: mean ± std of per-query Spearman correlations."
     gt = setting_or_truth if isinstance(setting_or_truth, LDSGroundTruth) else lds_ground_truth(setting_or_truth, **kwargs)
     return lds_from_truth(scores, gt.masks, gt.losses)
+
+# %% ../nbs/10_lds.ipynb #5fafc935
+@dataclass
+class NoiseCeiling:
+    "Agreement of independent retraining seeds on the ground truth: how much of it is signal."
+    per_query: np.ndarray # per query: Spearman over subsets between two seeds' losses (mean over seed pairs)
+    seeds: int # retraining seeds averaged in the ground truth
+    excluded: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int)) # queries with a constant loss under some seed
+    @property
+    def r(self) -> float: "Mean over queries of the seed-to-seed Spearman correlation."; return float(self.per_query.mean())
+    @property
+    def spearman_brown(self) -> float:
+        "Reliability of the `seeds`-seed average, k·r/(1 + (k−1)·r) (2r/(1+r) for two seeds)."
+        k, r = self.seeds, self.r; return k * r / (1 + (k - 1) * r)
+    def __repr__(self): return f"NoiseCeiling(r={self.r:.3f}, Spearman-Brown({self.seeds} seeds)={self.spearman_brown:.3f}, {len(self.per_query)} queries)"
+
+def noise_ceiling(truth, # an `LDSGroundTruth` or its losses `[M, seeds, n_query]`, at least 2 seeds
+                 ) -> NoiseCeiling:
+    "Per query, the Spearman correlation over subsets between the losses retrained with different seeds, averaged over seed pairs."
+    losses = np.asarray(truth.losses if isinstance(truth, LDSGroundTruth) else truth, dtype=np.float64)
+    if losses.ndim != 3 or losses.shape[1] < 2:
+        raise ValueError(f"noise_ceiling needs losses [M, seeds, n_query] with at least 2 seeds, got shape {losses.shape}: "
+                         "compute the ground truth with seeds=2 or more.")
+    const = np.flatnonzero((np.ptp(losses, axis=0) == 0).any(0))   # a seed whose loss never changes: no ranking
+    keep = np.setdiff1d(np.arange(losses.shape[2]), const)
+    if len(keep) == 0: raise ValueError("Every query has a constant retrained loss under some seed: no ranking to compare.")
+    S = losses.shape[1]
+    pairs = [spearman(losses[:, a, keep], losses[:, b, keep]) for a in range(S) for b in range(a + 1, S)]
+    return NoiseCeiling(np.mean(pairs, 0), S, const)
+
+# %% ../nbs/10_lds.ipynb #8f281804
+def suite_ground_truth(name:str, # a key of `SUITE`
+                       **kwargs, # cache_dir, verbose for `lds_ground_truth`
+                      ) -> tuple[LDSSetting, LDSGroundTruth]:
+    "A suite setting and its ground truth: `SUITE_M` random half-subsets × `SUITE_SEEDS` seeds (cached)."
+    if name not in SUITE: raise ValueError(f"{name!r} is not in the suite: choose one of {list(SUITE)}.")
+    st = lds_setting(name)
+    return st, lds_ground_truth(st, m=SUITE_M, alpha=0.5, seeds=SUITE_SEEDS, **kwargs)

@@ -34,3 +34,26 @@ def test_ground_truth_is_cached_by_setting_key(tmp_path):
     other = lds_ground_truth(st, m=8, seeds=1, seed=1, cache_dir=tmp_path)   # another key, another file
     assert len(list(tmp_path.glob('*.npz'))) == 2 and not np.array_equal(other.masks, gt.masks)
     with pytest.raises(ValueError, match='at least 3'): lds_ground_truth(st, m=2, cache_dir=False)
+
+
+def test_noise_ceiling_known_values():
+    from bif_nbdev.lds import noise_ceiling
+    base = np.random.default_rng(0).normal(size=(20, 1, 6))
+    assert noise_ceiling(np.concatenate([base, base], 1)).r == pytest.approx(1.0)
+    nc = noise_ceiling(np.concatenate([base, -base], 1))
+    assert np.allclose(nc.per_query, -1.0)
+    # a hand case: seed 0 ranks (1, 2, 3, 4), seed 1 ranks (1, 2, 4, 3): Spearman 1 - 6*2/(4*15) = 0.8
+    l = np.array([[1., 1.], [2., 2.], [3., 4.], [4., 3.]])[:, :, None]
+    nc = noise_ceiling(l)
+    assert nc.r == pytest.approx(0.8) and nc.spearman_brown == pytest.approx(1.6 / 1.8)
+    with pytest.raises(ValueError, match='at least 2 seeds'): noise_ceiling(l[:, :1])
+
+
+def test_minibatch_sgd_recipe_is_deterministic_and_keyed():
+    st = lds_setting('moons_mlp_sgd', steps=40)
+    flat = lambda m: torch.cat([p.detach().flatten() for p in m.parameters()])
+    idx = np.arange(0, st.n_train, 2)
+    assert torch.equal(flat(st.fit(subset_idx=idx, seed=3)), flat(st.fit(subset_idx=idx, seed=3)))
+    assert not torch.equal(flat(st.fit(subset_idx=idx, seed=3)), flat(st.fit(subset_idx=idx, seed=4)))
+    assert st.key()['optimizer'] == 'sgd' and st.key()['batch_size'] == 32
+    assert set(lds_setting('cancer_mlp').key()) == {'name', 'data', 'arch', 'loss', 'steps', 'lr', 'weight_decay'}
