@@ -6,6 +6,7 @@
 from __future__ import annotations
 import math
 from dataclasses import dataclass
+import numpy as np
 import torch
 from torch import Tensor
 from .calibrate import check_int, check_float
@@ -16,9 +17,13 @@ __all__ = ['as_draws', 'split_chains', 'split_rhat', 'average_ranks', 'rank_norm
            'RankingNoise', 'ranking_noise', 'noisy_queries', 'SeedAgreement', 'seed_agreement']
 
 # %% ../nbs/05b_diagnostics.ipynb #83dc6a18
+def _tensor(x) -> Tensor:
+    "`x` as a tensor; lists and arrays through numpy, so that Python floats stay float64."
+    return x if isinstance(x, Tensor) else torch.as_tensor(np.asarray(x))
+
 def as_draws(x, name:str='x') -> Tensor:
     "`x` (tensor, array or list) as a float64 CPU tensor [chains, draws, ...]; a 1-D trace is one chain."
-    t = torch.as_tensor(x)
+    t = _tensor(x)
     if t.is_complex() or not (t.is_floating_point() or t.dtype in (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)):
         raise TypeError(f"{name} must hold real numbers, got dtype {t.dtype}.")
     if t.dim() == 0: raise ValueError(f"{name} must be [chains, draws] or [chains, draws, ...], got a scalar.")
@@ -288,10 +293,10 @@ def _scores_and_stderr(scores, stderr) -> tuple[Tensor, Tensor]:
     if hasattr(scores, 'scores'):                                # a BIFResult, or anything with .scores and .stderr
         r = scores.per_sequence() if getattr(scores, 'per_token', False) else scores
         scores, stderr = r.scores, (r.stderr if stderr is None else stderr)
-    s = torch.as_tensor(scores).detach().to('cpu', torch.float64)
+    s = _tensor(scores).detach().to('cpu', torch.float64)
     if s.dim() != 2: raise ValueError(f"scores must be [n_train, n_query], got shape {tuple(s.shape)} (per-token results: use result.per_sequence()).")
     if stderr is None: raise ValueError("stderr is None: the error bars come from the spread between chains; run bif() with chains ≥ 2, or pass stderr.")
-    se = torch.as_tensor(stderr).detach().to('cpu', torch.float64)
+    se = _tensor(stderr).detach().to('cpu', torch.float64)
     if se.shape != s.shape: raise ValueError(f"stderr has shape {tuple(se.shape)}, scores {tuple(s.shape)}: they must match.")
     if not torch.isfinite(s).all(): raise ValueError("scores hold NaN or infinite values.")
     if not torch.isfinite(se).all() or (se < 0).any(): raise ValueError("stderr must be finite and non-negative.")
@@ -388,7 +393,7 @@ class SeedAgreement:
 def _scores_of(x, name:str) -> Tensor:
     "[n_train, n_query] float64 scores from a tensor or a result holding `.scores`."
     if hasattr(x, 'scores'): x = (x.per_sequence() if getattr(x, 'per_token', False) else x).scores
-    s = torch.as_tensor(x).detach().to('cpu', torch.float64)
+    s = _tensor(x).detach().to('cpu', torch.float64)
     if s.dim() != 2: raise ValueError(f"{name} must be [n_train, n_query] scores, got shape {tuple(s.shape)}.")
     return s
 
