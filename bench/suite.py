@@ -29,7 +29,8 @@ from bif_nbdev.influence import hessian, per_example_grads
 from bif_nbdev.baselines import attribute, kronfluence_available
 from bif_nbdev.sgld import LocalPosterior
 from bif_nbdev.precond import hvp_fn, calibration_batch
-from bif_nbdev.bif import bif, hessian_spectrum_stats, hessian_lambda_min
+from bif_nbdev.bif import bif
+from bif_nbdev.calibrate import calibrate
 
 GRID = [float(f'{10 ** (k / 2):.3g}') for k in range(-10, 1)]   # 1e-5, 3.16e-5, ..., 0.316, 1 (half-decades)
 TRAK_GRID = [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
@@ -132,12 +133,11 @@ def measure(st, model, exact_eig=None):
     m['grad_norm'] = G.mean(0).norm().item()                              # ||grad of the mean loss|| at w*
     w2 = sum((v.double() ** 2).sum().item() for v in trainable_params(model).values())
     m['w_rms'] = math.sqrt(w2 / m['d'])
-    # what bif()'s calibration estimates (512 examples, seed 0), computed the way default_hyperparameters does
+    # what bif()'s calibration estimates (its defaults, seed 0)
     post = LocalPosterior(model, st.train, lf, float(n), 0.0)
-    est, secs = timed(lambda: hessian_spectrum_stats(post, 512, seed=0))
-    m['est_lambda_max'], m['est_mean_eig'] = est['lambda_max'], est['mean_eig']
-    m['est_lambda_min'] = hessian_lambda_min(post, est['lambda_max'], 512, seed=0)
-    m['lanczos_lambda_min'], m['lanczos_hvps'] = lanczos_lambda_min(post, 512, seed=0)   # the same 512 examples, by Lanczos
+    est = calibrate(model, st.train, lf).estimates
+    m['est_lambda_max'], m['est_lambda_min'] = est['lambda_max'], est['lambda_min']
+    m['lanczos_lambda_min'], m['lanczos_hvps'] = lanczos_lambda_min(post, 512, seed=0)   # 512 examples, by scipy's Lanczos
     if exact_eig is not None:
         e = exact_eig
         m['lambda_max'], m['lambda_min'], m['mean_eig'] = e[-1].item(), e[0].item(), e.mean().item()
@@ -343,7 +343,7 @@ def main():
             st, gt = suite_ground_truth(n, verbose=True); print(n, SUITE[n], gt, noise_ceiling(gt), flush=True)
         return
     if len(a.bif_label) > len(a.bif_kwargs): ap.error('more --bif-label than --bif-kwargs')
-    recipes = [] if a.no_bif_defaults or 'bif' not in a.methods else [('defaults: 8×200', {})]
+    recipes = [] if a.no_bif_defaults or 'bif' not in a.methods else [('defaults', {})]
     for i, js in enumerate(a.bif_kwargs):
         recipes.append((a.bif_label[i] if i < len(a.bif_label) else js, json.loads(js)))
     if a.update:   # rerun some methods on some settings of a saved run, replacing only what they produce

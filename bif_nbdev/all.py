@@ -5,28 +5,38 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/98_all.ipynb #3e0c3e80
-from .core import *
-from .influence import *
-from .exact import *
-from .sgld import *
-from .precond import *
-from .stats import *
-from .bif import *
-from .compare import *
-from .hf import *
-from .tokens import *
-from .baselines import *
-from .lds import *
-from .calibrate import *
-from .sweeps import *
-from .distributed import *
-from .site import *
+# %% ../nbs/98_all.ipynb #6c9fd043
+from .core import Examples, as_examples, cross_entropy_loss, squared_loss, per_example_losses, trainable_params, functional_loss, tree_map
+from .influence import influence, hessian, per_example_grads, first_order_bif
+from .exact import exact_bif_linreg, first_order_bif_linreg, linreg_posterior, make_linreg_problem
+from .sgld import LocalPosterior, SGLDDivergence, run_chains
+from .precond import KroneckerPreconditioner, kronecker_factors, fit_preconditioner
+from .stats import StreamingCov
+from .calibrate import calibrate, Calibration, CalibrationArguments
+from .bif import bif, sample, SamplingArguments, BIFResult, load_result
+from .diagnostics import trace_diagnostics, ranking_noise, seed_agreement, subset_reliability, rank_normalized_rhat, ess_bulk, ess_tail
+from .compare import compare_scores
+from .hf import (causal_lm_loss, causal_lm_sequence_loss, token_mask, align_left, text_loader, make_word_tokenizer, token_strings,
+                          load_causal_lm, make_tiny_gptneox, train_causal_lm, make_structured_corpus)
+from .tokens import top_token_influences, chunked_top_k, token_table, token_heatmap, influence_html, TokenExplorer
+from .baselines import attribute, grad_similarity, tracin, trak, kronfluence_influence
+from .lds import lds, lds_setting, lds_ground_truth, LDSSetting, LDS_SETTINGS
+from .distributed import bif_distributed, init_distributed, spawn_bif
 
-# %% ../nbs/98_all.ipynb #dcf18360
-import bif_nbdev.core, bif_nbdev.influence, bif_nbdev.exact, bif_nbdev.sgld, bif_nbdev.precond, bif_nbdev.stats, bif_nbdev.bif
-import bif_nbdev.compare, bif_nbdev.hf, bif_nbdev.tokens, bif_nbdev.baselines, bif_nbdev.lds, bif_nbdev.calibrate, bif_nbdev.sweeps, bif_nbdev.distributed, bif_nbdev.site
-_modules = (bif_nbdev.core, bif_nbdev.influence, bif_nbdev.exact, bif_nbdev.sgld, bif_nbdev.precond, bif_nbdev.stats, bif_nbdev.bif,
-            bif_nbdev.compare, bif_nbdev.hf, bif_nbdev.tokens, bif_nbdev.baselines, bif_nbdev.lds, bif_nbdev.calibrate, bif_nbdev.sweeps, bif_nbdev.distributed,
-            bif_nbdev.site)
-__all__ = sorted({n for m in _modules for n in m.__all__})
+# %% ../nbs/98_all.ipynb #618c5ad6
+__all__ = ['Examples', 'as_examples', 'cross_entropy_loss', 'squared_loss', 'per_example_losses', 'trainable_params', 'functional_loss', 'tree_map',
+           'influence', 'hessian', 'per_example_grads', 'first_order_bif',
+           'exact_bif_linreg', 'first_order_bif_linreg', 'linreg_posterior', 'make_linreg_problem',
+           'LocalPosterior', 'SGLDDivergence', 'run_chains',
+           'KroneckerPreconditioner', 'kronecker_factors', 'fit_preconditioner',
+           'StreamingCov',
+           'calibrate', 'Calibration', 'CalibrationArguments',
+           'bif', 'sample', 'SamplingArguments', 'BIFResult', 'load_result',
+           'trace_diagnostics', 'ranking_noise', 'seed_agreement', 'subset_reliability', 'rank_normalized_rhat', 'ess_bulk', 'ess_tail',
+           'compare_scores',
+           'causal_lm_loss', 'causal_lm_sequence_loss', 'token_mask', 'align_left', 'text_loader', 'make_word_tokenizer', 'token_strings',
+           'load_causal_lm', 'make_tiny_gptneox', 'train_causal_lm', 'make_structured_corpus',
+           'top_token_influences', 'chunked_top_k', 'token_table', 'token_heatmap', 'influence_html', 'TokenExplorer',
+           'attribute', 'grad_similarity', 'tracin', 'trak', 'kronfluence_influence',
+           'lds', 'lds_setting', 'lds_ground_truth', 'LDSSetting', 'LDS_SETTINGS',
+           'bif_distributed', 'init_distributed', 'spawn_bif']

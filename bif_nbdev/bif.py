@@ -16,11 +16,12 @@ from .sgld import _vmap_pays
 from .precond import KroneckerPreconditioner
 from .calibrate import *
 from .stats import *
+from .diagnostics import *
 
 # %% auto #0
-__all__ = ['SIGN_NOTE', 'RESULT_FORMAT', 'CHECKPOINT_FORMAT', 'chain_losses', 'effective_sample_size', 'split_rhat', 'BIFResult',
-           'per_sequence', 'top_k', 'tensor_checksum', 'write_tensors', 'read_tensors', 'save', 'load_result',
-           'run_fingerprint', 'check_checkpoint_path', 'SamplingArguments', 'model_guard', 'check_depends_on_weights',
+__all__ = ['SIGN_NOTE', 'RESULT_FORMAT', 'CHECKPOINT_FORMAT', 'AUTO_BLOCK', 'chain_losses', 'BIFResult', 'per_sequence', 'top_k',
+           'tensor_checksum', 'write_tensors', 'read_tensors', 'save', 'load_result', 'run_fingerprint',
+           'check_checkpoint_path', 'SamplingArguments', 'model_guard', 'check_depends_on_weights',
            'check_token_layout', 'losses_at_center', 'sample', 'sampling_cost', 'bif', 'plot_traces', 'plot_scores',
            'top_k_table']
 
@@ -91,37 +92,7 @@ def _chain_losses_rest(post, params, examples, batch_size, seq_len, vectorize, i
         for c in range(C): _place(out, c, rows[c], l[c])
     return out
 
-# %% ../nbs/05_bif.ipynb #b44bd0c4
-def effective_sample_size(trace:Tensor) -> float:
-    "ESS of a [chains, draws] trace: draws / integrated autocorrelation time, summed over chains (Geyer's initial positive sequence)."
-    x = torch.as_tensor(trace, dtype=torch.float64)
-    if x.dim() == 1: x = x[None]
-    C, T = x.shape
-    if T < 4: return float(C * T)
-    x = x - x.mean(1, keepdim=True)
-    f = torch.fft.rfft(x, n=2 * T)
-    acov = torch.fft.irfft(f * f.conj(), n=2 * T)[:, :T].mean(0) / T
-    if acov[0] <= 0: return float(C * T)
-    rho = acov / acov[0]
-    tau, t = 1.0, 1
-    while t + 1 < T:
-        pair = rho[t] + rho[t + 1]
-        if pair <= 0: break
-        tau += 2 * pair.item(); t += 2
-    return float(C * T / max(tau, 1e-12))
-
-def split_rhat(trace:Tensor) -> float:
-    "Split-R̂ of a [chains, draws] trace (each chain cut in two halves)."
-    x = torch.as_tensor(trace, dtype=torch.float64)
-    if x.dim() == 1: x = x[None]
-    T = x.shape[1] // 2
-    if T < 2: return float('nan')
-    x = torch.cat([x[:, :T], x[:, -T:]])
-    W = x.var(1).mean(); B = T * x.mean(1).var()
-    if W == 0: return 1.0
-    return float(torch.sqrt(((T - 1) / T * W + B / T) / W))
-
-# %% ../nbs/05_bif.ipynb #7da3ee30
+# %% ../nbs/05_bif.ipynb #5d52a27e
 SIGN_NOTE = ("scores[i, j] = −Cov(ℓ_i, φ_j) under the local posterior ≈ (change of query j's loss per unit up-weighting of "
              "training example i)/nβ: negative = helpful (proponent), positive = harmful (opponent). nβ·scores ≈ classical IF "
              "with damping γ/nβ. corr = −Pearson correlation, same sign, in [−1, 1].")
@@ -134,35 +105,52 @@ class BIFResult:
     stderr: Tensor|None  # same shape: standard error of `scores` from the spread between chains (None with one chain)
     config: dict     # every setting used (hyperparameters, sizes, seed, ...)
     train_trace: Tensor  # [chains, draws] mean training loss at each kept draw
-    query_trace: Tensor  # [chains, draws] mean query loss at each kept draw
+    query_trace: Tensor  # [chains, draws, n_query] each query's loss at each kept draw
     sequence: 'BIFResult|None' = None  # per-sequence result when the losses are per token
     trajectories: dict|None = None     # {'train': [C, T, n(, S)], 'query': [C, T, q(, S')]} when asked for
+    reliability: Tensor|None = None    # [n_query] the subset-sum reliability of each query's scores (chapter 5b; None with one chain)
     sign: str = SIGN_NOTE
 
-    @property
-    def ess(self) -> float: "Effective sample size of the mean-training-loss trace."; return effective_sample_size(self.train_trace)
-    @property
-    def rhat(self) -> float: "Split-R̂ of the mean-training-loss trace."; return split_rhat(self.train_trace)
     @property
     def per_token(self) -> bool: return self.scores.dim() == 4
     @property
     def posterior_correlation(self) -> Tensor: "The plain posterior correlation +Corr(ℓ_i, φ_j) (devinterp's convention)."; return -self.corr
+    @property
+    def diagnostics(self) -> TraceDiagnostics:
+        "R̂ and bulk/tail ESS of the mean training loss and of each query's loss (computed once)."
+        if getattr(self, '_diagnostics', None) is None: self._diagnostics = trace_diagnostics(self.train_trace, self.query_trace)
+        return self._diagnostics
+    @property
+    def ess(self) -> float: "The smallest bulk ESS, training or query trace."; return self.diagnostics.ess_bulk
+    @property
+    def rhat(self) -> float: "The largest rank-normalized R̂, training or query trace."; return self.diagnostics.rhat
+    def noise(self, k:int=10) -> RankingNoise:
+        "Which of each query's top-k and bottom-k training examples are within their error bars (chapter 5b)."
+        r = self.per_sequence()
+        if r.stderr is None: raise ValueError("A run with one chain has no error bars: use chains ≥ 2.")
+        return ranking_noise(r.scores, r.stderr, min(k, r.scores.shape[0] // 2))
 
     def __repr__(self):
-        c = self.config
-        return (f"BIFResult(scores {tuple(self.scores.shape)}, chains={c.get('chains')}, draws={c.get('draws')}, eps={c.get('eps'):.3g}, "
-                f"gamma={c.get('gamma'):.3g}, nbeta={c.get('nbeta'):.3g}, ESS={self.ess:.0f}, R̂={self.rhat:.3f})\n  sign: negative = helpful; see .sign")
+        c, rel = self.config, self.reliability
+        s = (f"BIFResult(scores {tuple(self.scores.shape)}, chains={len(c.get('chains_kept', [])) or c.get('chains')}, "
+             f"draws={c.get('draws')}, eps={c.get('eps'):.3g}, gamma={c.get('gamma'):.3g}, nbeta={c.get('nbeta'):.3g}, "
+             f"R̂={self.rhat:.3f}, ESS={self.ess:.0f}" + (f", reliability={rel.mean():.2f}" if rel is not None else '') + ")\n"
+             "  sign: negative = helpful; see .sign")
+        if self.stderr is not None and self.per_sequence().scores.shape[0] >= 4:
+            w = self.noise().warning
+            if w: s += f"\n  ⚠ {w}"
+        if not self.diagnostics.ok: s += ''.join(f"\n  ⚠ {p}" for p in self.diagnostics.problems())
+        return s
 
-# %% ../nbs/05_bif.ipynb #6b7b3913
+# %% ../nbs/05_bif.ipynb #d1658a19
 def per_sequence(self:BIFResult) -> BIFResult:
-    "The per-sequence result ([n_train, n_query]) of a per-token run; its scores equal the token sums of `scores`."
-    if not self.per_token: return self
-    return self.sequence
+    "The per-sequence result ([n_train, n_query]) of a per-token run (its scores equal the token sums of `scores`); the result itself otherwise."
+    return self.sequence if self.per_token else self
 BIFResult.per_sequence = per_sequence
 
 def top_k(self:BIFResult, query:int, k:int=10, by:str='scores', helpful:bool=True):
     "The k most helpful (most negative) or harmful training examples for query `query`: (indices, values)."
-    r = self.per_sequence() if self.per_token else self
+    r = self.per_sequence()
     q = r.scores.shape[1]
     query, k = check_int('query', query, -q), check_int('k', k, 1)
     if query >= q: raise IndexError(f"query={query} is out of range: this result has {q} queries (0 to {q - 1}).")
@@ -232,6 +220,7 @@ def save(self:BIFResult, path, overwrite:bool=False):
             if v is not None: t['sequence.' + k] = v
     if self.trajectories is not None:
         for k, v in self.trajectories.items(): t['trajectories.' + k] = v
+    if self.reliability is not None: t['reliability'] = self.reliability
     write_tensors(t, path, {'config': json.dumps(self.config, default=str), 'format': RESULT_FORMAT})
 
 def load_result(path) -> BIFResult:
@@ -243,7 +232,8 @@ def load_result(path) -> BIFResult:
     if 'sequence.scores' in t:
         seq = BIFResult(t['sequence.scores'], t['sequence.corr'], t.get('sequence.stderr'), cfg, t['train_trace'], t['query_trace'])
     traj = {k.split('.', 1)[1]: v for k, v in t.items() if k.startswith('trajectories.')} or None
-    return BIFResult(t['scores'], t['corr'], t.get('stderr'), cfg, t['train_trace'], t['query_trace'], seq, traj)
+    if seq is not None: seq.reliability = t.get('reliability')
+    return BIFResult(t['scores'], t['corr'], t.get('stderr'), cfg, t['train_trace'], t['query_trace'], seq, traj, t.get('reliability'))
 
 BIFResult.save = save
 BIFResult.load = staticmethod(load_result)
@@ -351,13 +341,16 @@ def _divergence_error(step:int, msg:str, post:LocalPosterior, eps:float) -> SGLD
 class SamplingArguments(Arguments):
     "How `sample` runs the chains and what it records."
     chains: int = arg(8, "independent SGLD chains, run together (vectorized)")
-    draws: int = arg(200, "kept draws per chain")
+    draws: int|str = arg('auto', "kept draws per chain, or 'auto': blocks of 50 until the scores' mean reliability reaches `reliability` (or `max_draws`, `max_seconds`)")
     burnin: int|None = arg(None, "SGLD steps discarded before the first kept draw (default: the calibration's `default_burnin`)")
-    thin: int = arg(1, "SGLD steps between kept draws")
+    thin: int|str = arg('auto', "SGLD steps between kept draws, or 'auto': about 1/ε with a matrix preconditioner (the bulk's correlation time), 1 without")
+    reliability: float = arg(0.9, "with draws='auto': the mean subset-sum reliability of the queries' scores to reach (chapter 5b)")
+    max_draws: int = arg(500, "with draws='auto': at most this many kept draws per chain")
+    max_seconds: float|None = arg(None, "with draws='auto': stop adding draws after this many seconds (the run so far is returned)")
     seed: int = arg(0, "seed of the chains (chain c's generator depends only on (seed, c))")
     eval_batch_size: int = arg(256, "batch size of the forward passes at each draw")
     vectorize: object = arg('auto', "vmap over chains (True), loop (False), or choose by the model's size ('auto')")
-    on_diverge: str = arg('raise', "'raise' an error naming eps, or 'drop' the diverged chain with a warning")
+    on_diverge: str = arg('drop', "'drop' a chain that left the posterior (with a warning; an error if none is left), or 'raise' an error naming eps")
     checkpoint: str|None = arg(None, "file to checkpoint to and resume from")
     checkpoint_every: int = arg(200, "SGLD steps between checkpoints")
     keep_trajectories: bool = arg(False, "also return every loss at every draw (memory O(draws·(n+q)))")
@@ -367,9 +360,12 @@ class SamplingArguments(Arguments):
 
     def check(self):
         self._set('chains', check_int('chains', self.chains))
-        self._set('draws', check_int('draws', self.draws, 2))
+        if self.draws != 'auto': self._set('draws', check_int('draws', self.draws, 2))
         self._set('burnin', check_int('burnin', self.burnin, 0, none_ok=True))
-        self._set('thin', check_int('thin', self.thin))
+        if self.thin != 'auto': self._set('thin', check_int('thin', self.thin))
+        if not 0 < check_float('reliability', self.reliability, none_ok=False) < 1: raise ValueError(f"reliability must be between 0 and 1, got {self.reliability}.")
+        self._set('max_draws', check_int('max_draws', self.max_draws, 2))
+        self._set('max_seconds', check_float('max_seconds', self.max_seconds))
         self._set('seed', check_int('seed', self.seed, 0))
         self._set('eval_batch_size', check_int('eval_batch_size', self.eval_batch_size))
         check_choice('vectorize', self.vectorize, (True, False, 'auto'))
@@ -502,7 +498,7 @@ def _sample(run:_Run, post:LocalPosterior, qpost:LocalPosterior, train_ex:Exampl
         run.stats['main'].update(xt.reshape(st.chains, -1), yt.reshape(st.chains, -1))
         if train_len is not None: run.stats['sequence'].update(xt.sum(2), yt.sum(2))
         run.traces['train'].append(example_loss(xt.reshape(-1, *xt.shape[2:])).reshape(st.chains, n_rows).mean(1).cpu() * train_share)
-        run.traces['query'].append(example_loss(yt.reshape(-1, *yt.shape[2:])).reshape(st.chains, q).mean(1).cpu())
+        run.traces['query'].append(example_loss(yt.reshape(-1, *yt.shape[2:])).reshape(st.chains, q).cpu())  # each query's loss
         if run.trajs is not None: run.trajs['train'].append(xt.cpu()); run.trajs['query'].append(yt.cpu())
     while run.state.step < total:
         if run.pending and reuse:  # the step's forward pass at these weights gives the minibatch rows' losses
@@ -565,12 +561,27 @@ def _progress(total, disable, initial=0):
     from tqdm.auto import tqdm
     return tqdm(total=total, initial=initial, disable=disable, desc='BIF (SGLD steps)', leave=False)
 
+AUTO_BLOCK = 50  # draws per chain added at a time by draws='auto'
+
 def _run_config(cal:Calibration, a:SamplingArguments, at:dict, n:int, q:int) -> dict:
-    "The settings a result records (and a checkpoint must match)."
-    burnin = a.burnin if a.burnin is not None else cal.default_burnin(a.draws)
-    return dict(chains=a.chains, draws=a.draws, burnin=burnin, thin=a.thin, eps=cal.eps, gamma=cal.gamma, nbeta=cal.nbeta,
+    "The settings a result records (and a checkpoint must match); 'auto' burn-in and thinning resolved from the step size."
+    burnin = a.burnin if a.burnin is not None else cal.default_burnin()
+    thin = a.thin if a.thin != 'auto' else cal.default_thin()
+    return dict(chains=a.chains, draws=a.draws, burnin=burnin, thin=thin, eps=cal.eps, gamma=cal.gamma, nbeta=cal.nbeta,
                 batch_size=cal.batch_size, seed=a.seed, scheme=cal.scheme, precond=cal.precond_kind, kappa=cal.kappa, n_train=n, n_query=q,
                 train_len=at['train_len'], query_len=at['query_len'])
+
+def _more_draws(run:_Run, a:SamplingArguments, t0:float) -> bool:
+    """draws='auto': whether to add a block. Yes while the chains disagree (rank-normalized R̂ above 1.05 on the training or a
+    query trace: chains that have not left their common start agree with each other and would look reliable) or the mean
+    reliability is below the target; no once the draw or time limits are reached."""
+    kept = len(run.traces['train'])
+    if kept + AUTO_BLOCK > a.max_draws or (a.max_seconds is not None and time.time() - t0 > a.max_seconds): return False
+    if kept < 2 * AUTO_BLOCK: return True
+    tt, qt = torch.stack(run.traces['train'], 1), torch.stack(run.traces['query'], 1)
+    if trace_diagnostics(tt, qt).rhat > 1.05: return True
+    rel = _reliability(run.stats)
+    return rel is not None and rel.mean().item() < a.reliability
 
 def _run(model, train_ex:Examples, query_ex:Examples, loss_fn, query_loss_fn, cal:Calibration, a:SamplingArguments, at:dict,
          device, callback, t0:float) -> BIFResult:
@@ -584,22 +595,28 @@ def _run(model, train_ex:Examples, query_ex:Examples, loss_fn, query_loss_fn, ca
     fp = run_fingerprint(post, cal.precond, at, loss_fn, query_loss_fn) if a.checkpoint else None
     resume = a.checkpoint and os.path.exists(a.checkpoint)
     run = _resume_run(a.checkpoint, post, a, cfg, device, fp) if resume else _new_run(post, a, cfg, device)
-    total = cfg['burnin'] + a.draws * a.thin
-    pbar = _progress(total, not a.progress, run.state.step)
+    thin, auto = cfg['thin'], a.draws == 'auto'
+    draws = max(AUTO_BLOCK, -(-len(run.traces['train']) // AUTO_BLOCK) * AUTO_BLOCK) if auto else a.draws  # a resumed run meets the same block ends
+    pbar = _progress(cfg['burnin'] + draws * thin, not a.progress, run.state.step)
     def after_step(s):
         if a.checkpoint and s % a.checkpoint_every == 0: _save_checkpoint(a.checkpoint, run.state, run.stats, run.traces, cfg, run.pending, fp)
         pbar.update(1)
         if callback is not None: callback(s, run.state)
     try:
-        _sample(run, post, qpost, train_ex, query_ex, total=total, burnin=cfg['burnin'], thin=a.thin, eps=cal.eps, precond=cal.precond, kappa=cal.kappa,
-                scheme=cal.scheme, vectorize=a.vectorize, eval_batch_size=a.eval_batch_size, train_len=at['train_len'],
-                query_len=at['query_len'], loss0=at['loss0'], on_diverge=a.on_diverge, reuse=reuse, after_step=after_step)
+        while True:
+            _sample(run, post, qpost, train_ex, query_ex, total=cfg['burnin'] + draws * thin, burnin=cfg['burnin'], thin=thin, eps=cal.eps,
+                    precond=cal.precond, kappa=cal.kappa, scheme=cal.scheme, vectorize=a.vectorize, eval_batch_size=a.eval_batch_size,
+                    train_len=at['train_len'], query_len=at['query_len'], loss0=at['loss0'], on_diverge=a.on_diverge, reuse=reuse,
+                    after_step=after_step)
+            if not (auto and run.state.chains and _more_draws(run, a, t0)): break
+            draws += AUTO_BLOCK; pbar.total = cfg['burnin'] + draws * thin; pbar.refresh()
     except KeyboardInterrupt:
         if a.checkpoint: _save_checkpoint(a.checkpoint, run.state, run.stats, run.traces, cfg, run.pending, fp)
         raise
     finally: pbar.close()
     if a.checkpoint: _save_checkpoint(a.checkpoint, run.state, run.stats, run.traces, cfg, fingerprint=fp)
-    cfg.update(chains_kept=run.state.chain_ids, vectorized=getattr(run.state, 'vectorized', None), calibration=cal.estimates,
+    cfg.update(draws=len(run.traces['train']), draws_rule=(f"auto: mean reliability {a.reliability}, at most {a.max_draws}" if auto else 'fixed'),
+               chains_kept=run.state.chain_ids, vectorized=getattr(run.state, 'vectorized', None), calibration=cal.estimates,
                seconds=round(time.time() - t0, 3), device=str(device))
     return _result(run.stats, run.traces, run.trajs, cfg, n, q, at['train_len'], at['query_len'])
 
@@ -629,9 +646,11 @@ def sample(model:nn.Module, # trained model; its current weights are w* (they ar
 # %% ../nbs/05_bif.ipynb #aeb19560
 def sampling_cost(a:SamplingArguments, n:int, q:int, batch_size:int) -> float:
     """Example forward passes of a sampling run, all chains together: every SGLD step is a forward and backward pass of the
-    minibatch (≈ 3 forwards), every kept draw a forward pass of the n + q examples. The calibration is sized against it."""
-    steps = (a.burnin if a.burnin is not None else a.draws // 2) + a.draws * a.thin
-    return float(a.chains * (steps * 3 * batch_size + a.draws * (n + q)))
+    minibatch (≈ 3 forwards), every kept draw a forward pass of the n + q examples. The calibration is sized against it
+    ('auto' draws counted as 400, 'auto' thinning as 4, the burn-in as 50 steps)."""
+    draws = 400 if a.draws == 'auto' else a.draws
+    steps = (a.burnin if a.burnin is not None else 50) + draws * (4 if a.thin == 'auto' else a.thin)
+    return float(a.chains * (steps * 3 * batch_size + draws * (n + q)))
 
 # %% ../nbs/05_bif.ipynb #b30b8e00
 def bif(model:nn.Module, # trained model; its current weights are w* (they are not modified)
@@ -654,7 +673,12 @@ def bif(model:nn.Module, # trained model; its current weights are w* (they are n
         at = losses_at_center(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, run_args.eval_batch_size, device)
         budget = sampling_cost(run_args, len(train_ex), len(query_ex), default_batch_size(len(train_ex), cal_args.batch_size))
         cal = calibrate(model, train_ex, loss_fn, cal_args, budget=budget)
-        return _run(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, cal, run_args, at, device, callback, t0)
+        for restart in range(4):
+            try: return _run(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, cal, run_args, at, device, callback, t0)
+            except SGLDDivergence as e:  # every chain left: with a calibrated step, halve it and start again (never over a checkpoint)
+                if cal_args.eps is not None or run_args.on_diverge != 'drop' or run_args.checkpoint or restart == 3: raise
+                warnings.warn(f"{e} Every chain left the posterior: starting again with half the step size (eps={cal.eps / 2:.3g}).")
+                cal = cal.with_eps(cal.eps / 2)
 
 def _with_fields(fn:Callable, *classes) -> inspect.Signature:
     "`fn`'s signature with the fields of `classes` as keyword-only parameters in place of `**settings`."
@@ -668,7 +692,7 @@ def _with_fields(fn:Callable, *classes) -> inspect.Signature:
 
 bif.__signature__ = _with_fields(bif, SamplingArguments, CalibrationArguments)
 
-# %% ../nbs/05_bif.ipynb #6c360328
+# %% ../nbs/05_bif.ipynb #524cbbd9
 def _scores_from(sc:StreamingCov, shape):
     scores = (-sc.cov()).float().reshape(shape)
     corr = (-sc.corr()).float().reshape(shape)
@@ -677,15 +701,21 @@ def _scores_from(sc:StreamingCov, shape):
         stderr = (sc.chain_cov().std(0) / math.sqrt(sc.chains)).float().reshape(shape)
     return scores, corr, stderr
 
+def _reliability(stats:dict, seed:int=0) -> Tensor|None:
+    "Each query's subset-sum reliability (chapter 5b), from the per-chain covariances of whole examples."
+    sc = stats.get('sequence', stats['main'])
+    return None if sc.chains < 2 else subset_reliability(-sc.chain_cov(), seed=seed).float()
+
 def _result(stats, traces, trajs, cfg, n, q, train_len, query_len):
     tt, qt = torch.stack(traces['train'], 1), torch.stack(traces['query'], 1)
     shape = (n, train_len, q, query_len) if train_len is not None else (n, q)
     scores, corr, stderr = _scores_from(stats['main'], shape)
+    rel = _reliability(stats)
     seq = None
     if train_len is not None:
-        seq = BIFResult(*_scores_from(stats['sequence'], (n, q)), cfg, tt, qt)
+        seq = BIFResult(*_scores_from(stats['sequence'], (n, q)), cfg, tt, qt, reliability=rel)
     traj = {k: torch.stack(v, 1) for k, v in trajs.items()} if trajs else None
-    return BIFResult(scores, corr, stderr, cfg, tt, qt, seq, traj)
+    return BIFResult(scores, corr, stderr, cfg, tt, qt, seq, traj, rel)
 
 # %% ../nbs/05_bif.ipynb #e8ec702f
 def plot_traces(self:BIFResult, ax=None):

@@ -92,12 +92,12 @@ class CalibrationArguments(Arguments):
     damping_factor: float = arg(2.0, "damping ≥ damping_factor·|λ_min(H)| (the posterior must be proper at second order)")
     damping_floor: float = arg(1e-3, "damping ≥ damping_floor·λ_max(H) (for a model at an exact minimum)")
     locality: bool = arg(True, "raise nβ (keeping the damping) until the prior's spread per weight, 1/√γ, is at most the weights' RMS")
-    eps_factor: float|None = arg(None, "ε times the largest preconditioned curvature (default: 1 for 'lm', 0.2 for 'sgld')")
-    probe_steps: int|None = arg(None, "steps of the stability probe (4 chains from w*; default: 30, fewer on a small sampling budget, none under 5)")
+    eps_factor: float|None = arg(None, "ε times the largest preconditioned curvature (default: 0.5 for 'lm', 0.2 for 'sgld')")
+    probe_steps: int|None = arg(None, "steps of the stability probe (8 chains from w*; default: 100, fewer on a small sampling budget, none under 5)")
     minibatch_correction: bool = arg(True, "remove the minibatch gradient's noise from the injected noise (needs the Kronecker preconditioner)")
     lanczos_steps: int|None = arg(None, "Hessian-vector products (by gradient differences) for the spectra of H and of the preconditioned curvature (default: up to 50, fewer on a small sampling budget)")
     max_full: int = arg(4096, "a Kronecker factor wider than this is kept diagonal (memory)")
-    deflate: int = arg(16, "stiff directions of the preconditioned curvature scaled down to 1 (found by Lanczos)")
+    deflate: int = arg(128, "stiff directions of the preconditioned curvature scaled down to 1 (found by Lanczos; fewer where r·d > 2²⁶ numbers)")
     calib_examples: int = arg(4096, "training examples (a fixed random subset, all when there are fewer) used by the estimates")
     seed: int = arg(0, "seed of every random choice of the calibration")
     progress: bool = arg(False, "show which calibration stage runs")
@@ -116,7 +116,7 @@ class CalibrationArguments(Arguments):
         check_choice('minibatch_correction', self.minibatch_correction, (True, False))
         check_choice('locality', self.locality, (True, False))
         self._set('probe_steps', check_int('probe_steps', self.probe_steps, 0, none_ok=True))
-        self._set('lanczos_steps', check_int('lanczos_steps', self.lanczos_steps, 8, none_ok=True))
+        self._set('lanczos_steps', check_int('lanczos_steps', self.lanczos_steps, 10, none_ok=True))
         self._set('max_full', check_int('max_full', self.max_full, 1))
         self._set('deflate', check_int('deflate', self.deflate, 0))
         self._set('calib_examples', check_int('calib_examples', self.calib_examples, 1))
@@ -150,11 +150,20 @@ class Calibration:
     @property
     def damping(self) -> float: "γ/nβ, the influence function's damping at first order."; return self.gamma / self.nbeta
 
-    def default_burnin(self, draws:int) -> int:
-        "max(draws/2, 4/ε) steps with a matrix preconditioner (its curvature ≈ 1), else max(draws/2, 1/(εγ)); at most 5000."
-        if hasattr(self.precond, 'apply'): relax = math.ceil(4 / self.eps)
-        else: relax = math.ceil(1 / (self.eps * self.gamma)) if self.gamma > 0 else draws
-        return int(min(5000, max(draws // 2, relax)))
+    def default_burnin(self) -> int:
+        """With a matrix preconditioner (curvature ≈ 1 in its bulk, relaxing by a factor e every 2/ε steps) 16/ε steps, at least 50;
+        without, 1/(εγ) (the e-folding time of the flattest damped direction), at least 100; at most 5000."""
+        if hasattr(self.precond, 'apply'): return int(min(5000, max(50, math.ceil(16 / self.eps))))
+        return int(min(5000, max(100, math.ceil(1 / (self.eps * self.gamma)) if self.gamma > 0 else 100)))
+
+    def default_thin(self) -> int:
+        "About 1/ε steps between kept draws with a matrix preconditioner (between 1 and 8), 1 without: a draw costs n + q forward passes, a step 3B."
+        return int(min(8, max(1, round(1 / self.eps)))) if hasattr(self.precond, 'apply') else 1
+
+    def with_eps(self, eps:float) -> 'Calibration':
+        "The same calibration with another step size (the minibatch correction κ, proportional to ε/(1 − ε/4), follows)."
+        k = self.kappa and minibatch_kappa(eps, self.nbeta, self.batch_size, self.estimates.get('n', self.batch_size + 1), self.scheme)
+        return dataclasses.replace(self, eps=float(eps), kappa=float(k), estimates=dict(self.estimates, eps_restarts=self.estimates.get('eps_restarts', 0) + 1))
 
     def posterior(self, model:nn.Module, train, loss_fn:Callable) -> LocalPosterior:
         "The local posterior these hyperparameters define around `model`'s weights."
@@ -173,12 +182,12 @@ def _flat_ops(post:LocalPosterior):
     to_flat = lambda d: torch.cat([d[k].reshape(-1).double() for k in names])
     return to_dict, to_flat
 
-def hessian_extremes(post:LocalPosterior, examples:int=512, steps:int=30, seed:int=0) -> dict:
+def hessian_extremes(post:LocalPosterior, examples:int=512, steps:int=30, seed:int=0, vectors:bool=False) -> dict:
     "Ritz values (ascending) and vectors [m, d] of the Hessian of the mean loss at w*, by Lanczos on gradient differences."
     batch = calibration_batch(post, examples, seed)
     (hvp, kind), (to_dict, to_flat) = auto_hvp_fn(post, batch), _flat_ops(post)
     with eval_mode(post.model):
-        theta, U, _ = lanczos(lambda x: to_flat(hvp(to_dict(x))), post.dim, min(steps, post.dim), seed=seed, device=post.device)
+        theta, U, _ = lanczos(lambda x: to_flat(hvp(to_dict(x))), post.dim, min(steps, post.dim), seed=seed, device=post.device, vectors=vectors)
     return dict(lambda_min=theta[0].item(), lambda_max=theta[-1].item(), ritz_values=theta, ritz_vectors=U,
                 lanczos_steps=len(theta), examples=min(examples, post.n), hvp=kind)
 
@@ -190,8 +199,9 @@ def fit_sampler_preconditioner(post:LocalPosterior, factors:dict, batch, steps:i
     pre = KroneckerPreconditioner(post, factors)
     scale = min(max(preconditioned_mean(post, pre, batch, 2, seed, hvp), 1e-4), 1e4)
     pre = pre.rescaled(scale)
-    k2, k3 = max(4, steps - steps // 3), max(4, steps // 3)
+    k3 = int(max(4, min(40, steps // 4))); k2 = max(4, steps - k3)
     mu, Z, res = preconditioned_ritz(post, pre, batch, k2, seed, hvp)
+    deflate = min(deflate, 2 ** 26 // post.dim)  # the deflation keeps its r directions in memory: r·d numbers
     stiff = (mu > 1.5) & (res <= 0.05 * mu)  # only converged Ritz pairs are eigenpairs enough to deflate
     if stiff.sum() > deflate: stiff &= mu >= mu[stiff].sort(descending=True).values[deflate - 1] if deflate else torch.zeros_like(stiff)
     if stiff.any():
@@ -247,20 +257,31 @@ def stability_probe(post:LocalPosterior, eps:float, precond, scheme:str, kappa_a
 
 # %% ../nbs/05a_calibrate.ipynb #18078e90
 def _stages(disable:bool):
-    "A status line that names the calibration stage being computed (tqdm, so it shows in notebooks and terminals)."
+    "A status line that names the calibration stage being computed (tqdm, so it shows in notebooks and terminals); `stage.seconds` times each."
+    import time
     from tqdm.auto import tqdm
     bar = tqdm(disable=disable, desc='BIF calibration', leave=False, bar_format='{desc} [{elapsed}]')
-    def stage(name:str): bar.set_description_str(f'BIF calibration: {name}'); bar.update(1)
+    clock = {'name': None, 't': time.perf_counter()}
+    def stage(name:str|None):
+        now = time.perf_counter()
+        if clock['name']: stage.seconds[clock['name']] = round(now - clock['t'], 3)
+        clock.update(name=name, t=now)
+        if name: bar.set_description_str(f'BIF calibration: {name}'); bar.update(1)
+    stage.seconds = {}
     return bar, stage
 
 def default_batch_size(n:int, batch_size:int|None=None) -> int:
     "The SGLD minibatch: `batch_size` if given, else max(32, n/8); at most n."
     return int(min(n, batch_size if batch_size is not None else max(32, math.ceil(n / 8))))
 
-def lanczos_budget(budget:float|None, examples:int, share:float=0.25, most:int=200, least:int=8) -> int:
-    "Lanczos steps costing about `share` of a sampling run of `budget` example forward passes: each step is two gradients (≈ 6 forwards) over `examples`."
-    if budget is None: return 60
-    return int(max(least, min(most, share * budget / (6 * max(examples, 1)))))
+def lanczos_budget(budget:float|None, examples:int, dim:int, share:float=0.1, most:int=300, least:int=10, small:int=2 ** 24) -> int:
+    """Hessian-vector products costing about `share` of a sampling run of `budget` example forward passes. Each is two
+    gradients over `examples`, about 10 forward passes each as measured on a Pythia-shaped model (a gradient through
+    `torch.func` of a model with a large vocabulary costs 4–5 forward passes of its own). A small model (examples × dim
+    at most `small`) gets `most` whatever the budget: there they take a fraction of a second, and each deflated direction
+    lets the step grow."""
+    if budget is None or examples * dim <= small: return most
+    return int(max(least, min(most, share * budget / (10 * max(examples, 1)))))
 
 def calibrate(model:nn.Module, # trained model; its current weights are w* (they are not modified)
               train, # the data that defines the posterior: tuple of tensors, Dataset or DataLoader
@@ -292,8 +313,8 @@ def _calibrate(model, ex:Examples, loss_fn, a:CalibrationArguments, stage, budge
         info['kfac_coverage'] = covered / post0.dim
         if not factors or (a.precond == 'auto' and covered < post0.dim / 2): factors, fit = None, False
     # 2. the ends of the spectrum (Lanczos on gradient differences)
-    steps = a.lanczos_steps or lanczos_budget(budget, min(a.calib_examples, n))
-    k1 = int(min(40, max(8, 0.35 * steps))); k2 = max(8, steps - k1)  # for H, then for the preconditioned curvature
+    steps = a.lanczos_steps or lanczos_budget(budget, min(a.calib_examples, n), post0.dim)
+    k1 = int(min(40, max(4, 0.35 * steps))); k2 = max(4, steps - k1 - 2)  # for H, then for the preconditioned curvature (2 go to its scale)
     if (a.gamma is None and a.damping is None) or a.eps is None:
         stage('Lanczos on H')
         spectrum = hessian_extremes(post0, a.calib_examples, k1, a.seed)
@@ -315,7 +336,7 @@ def _calibrate(model, ex:Examples, loss_fn, a:CalibrationArguments, stage, budge
         precond, more = fit_sampler_preconditioner(post, factors, calibration_batch(post, a.calib_examples, a.seed), k2, a.deflate, a.seed)
         kind = 'kfac'; info.update(more)
     # 5. the step, the minibatch it can afford, and the minibatch's noise
-    eps_factor = a.eps_factor or (1.0 if a.scheme == 'lm' else 0.2)
+    eps_factor = a.eps_factor or (0.5 if a.scheme == 'lm' else 0.2)
     if a.eps is not None: eps = a.eps
     elif kind == 'kfac': eps = eps_factor / info['precond_curvature']
     else: eps = eps_factor / (nbeta * info['lambda_max'] + gamma)
@@ -327,11 +348,12 @@ def _calibrate(model, ex:Examples, loss_fn, a:CalibrationArguments, stage, budge
         post = LocalPosterior(model, ex, loss_fn, nbeta, gamma, B)
     kappa_at = (lambda e: minibatch_kappa(e, nbeta, B, n, a.scheme) if correct and B < n else 0.)
     # 6. a short stability probe from w*, sized against the budget
-    probe = a.probe_steps if a.probe_steps is not None else (30 if budget is None else int(min(30, 0.05 * budget / (4 * 3 * B))))
+    probe = a.probe_steps if a.probe_steps is not None else (100 if budget is None else int(min(100, 0.05 * budget / (8 * 3 * B))))
     if a.eps is None and probe >= 5:
         stage('stability probe')
-        eps, info['eps_halvings'] = stability_probe(post, eps, precond, a.scheme, kappa_at, probe, seed=a.seed)
+        eps, info['eps_halvings'] = stability_probe(post, eps, precond, a.scheme, kappa_at, probe, chains=8, seed=a.seed)
     kappa = kappa_at(eps)
     if correct: info['minibatch_noise_max'] = kappa * mr  # above 1 (an explicit eps): not all of it can be removed
     info['damping'] = gamma / nbeta
+    stage(None); info['seconds'] = stage.seconds
     return Calibration(nbeta, gamma, eps, B, a.scheme, precond, kind, kappa, info)

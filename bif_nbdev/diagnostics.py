@@ -14,7 +14,7 @@ from .calibrate import check_int, check_float
 # %% auto #0
 __all__ = ['as_draws', 'split_chains', 'split_rhat', 'average_ranks', 'rank_normalize', 'rank_normalized_rhat', 'autocovariance',
            'ess_basic', 'ess_bulk', 'ess_tail', 'TraceDiagnostics', 'rank_diagnostics', 'trace_diagnostics',
-           'RankingNoise', 'ranking_noise', 'noisy_queries', 'SeedAgreement', 'seed_agreement']
+           'RankingNoise', 'ranking_noise', 'noisy_queries', 'SeedAgreement', 'seed_agreement', 'subset_reliability']
 
 # %% ../nbs/05b_diagnostics.ipynb #83dc6a18
 def _tensor(x) -> Tensor:
@@ -411,3 +411,21 @@ def seed_agreement(a, # [n_train, n_query] scores (or a BIFResult)
     in_b = torch.zeros_like(b, dtype=torch.bool).scatter_(0, b.topk(k, dim=0, largest=False).indices, True)
     return SeedAgreement(k, float(_pearson(a.flatten(), b.flatten())), float(_pearson(ra, rb)), _pearson(a, b),
                          _pearson(average_ranks(a, 0), average_ranks(b, 0)), (in_a & in_b).sum(0).double() / k)
+
+# %% ../nbs/05b_diagnostics.ipynb #ce8202f1
+def subset_reliability(chain_scores:Tensor, # [chains, n, q]: each chain's own score matrix
+                       subsets:int=64, # random half-subsets of the training rows
+                       seed:int=0,
+                      ) -> Tensor: # [q]: per query, the estimated correlation of the subset sums with their infinite-draw values
+    "Signal and noise of the pooled scores' sums over random half-subsets, from the spread between independent chains."
+    S = torch.as_tensor(chain_scores).double()
+    C, n, q = S.shape
+    if C < 2: return torch.full((q,), math.nan, dtype=torch.float64)
+    g = torch.Generator().manual_seed(seed)
+    masks = torch.zeros(subsets, n, dtype=torch.float64)
+    for k in range(subsets): masks[k, torch.randperm(n, generator=g)[:max(1, n // 2)]] = 1
+    Y = torch.einsum('kn,cnq->ckq', masks, S)                  # [C, K, q]: each chain's subset sums
+    total = Y.mean(0).var(0)                                    # the pooled sums' spread over subsets: signal + noise
+    noise = (Y - Y.mean(0)).var(1).mean(0) / (C - 1)            # the noise's share of that spread (chains are independent)
+    signal = (total - noise).clamp(min=0)
+    return torch.where(total > 0, (signal / total.clamp_min(1e-300)).sqrt(), torch.zeros_like(total))

@@ -16,6 +16,7 @@ from .stats import *
 from .calibrate import *
 from .bif import *
 from .bif import _Run, _resolve_reuse, _sample, _result, _run_config
+from .diagnostics import *
 
 # %% auto #0
 __all__ = ['balanced_block', 'rank_layout', 'shard_examples', 'local_bif', 'assemble_bif', 'prepare_bif', 'init_distributed',
@@ -103,11 +104,11 @@ def local_bif(model:nn.Module, train, query, loss_fn:Callable,
     stats = {'main': StreamingCov(len(rows) * Lx, q * Ly, len(ids), a.buffer, device=device)}
     if train_len is not None: stats['sequence'] = StreamingCov(len(rows), q, len(ids), a.buffer, device=device)
     traces, trajs = {'train': [], 'query': []}, ({'train': [], 'query': []} if a.keep_trajectories else None)
-    total = cfg['burnin'] + a.draws * a.thin
+    total = cfg['burnin'] + cfg['draws'] * cfg['thin']
     # the step's minibatch rows can stand in for their own evaluation only when this rank evaluates every training row
     reuse = _resolve_reuse(a.reuse_step_losses, post, a.vectorize, a.eval_batch_size, len(ids)) and len(rows) == n
     run = _Run(state, stats, traces, trajs)
-    _sample(run, post, qpost, shard, query_ex, total=total, burnin=cfg['burnin'], thin=a.thin, eps=cal.eps, precond=_precond_on(cal.precond, device), kappa=cal.kappa,
+    _sample(run, post, qpost, shard, query_ex, total=total, burnin=cfg['burnin'], thin=cfg['thin'], eps=cal.eps, precond=_precond_on(cal.precond, device), kappa=cal.kappa,
             scheme=cal.scheme, vectorize=a.vectorize, eval_batch_size=a.eval_batch_size, train_len=train_len, query_len=query_len,
             loss0=plan['loss0'], on_diverge=a.on_diverge, reuse=reuse, train_share=len(rows) / n, where=f' on rank {rank}',
             after_step=None if callback is None else (lambda s: callback(s, run.state)), allow_empty=True)
@@ -123,7 +124,7 @@ def _precond_on(precond, device):
 def _parts(run:_Run, a:SamplingArguments, cfg:dict, lay:dict, device) -> dict:
     "A rank's statistics, traces and trajectories as global-shape tensors: zero outside its chains and rows."
     state, stats, traces, trajs = run.state, run.stats, run.traces, run.trajs
-    C, draws, n, q = a.chains, a.draws, cfg['n_train'], cfg['n_query']
+    C, draws, n, q = a.chains, cfg['draws'], cfg['n_train'], cfg['n_query']
     train_len, query_len, rows, owns_y = cfg['train_len'], cfg['query_len'], lay['rows'], lay['shard'] == 0
     Lx, alive = train_len or 1, state.chain_ids
     idx = torch.as_tensor(alive, dtype=torch.long)
@@ -133,7 +134,7 @@ def _parts(run:_Run, a:SamplingArguments, cfg:dict, lay:dict, device) -> dict:
     if train_len is not None:
         out.update({f'sequence.{k}': v for k, v in _fill(stats['sequence'], C, n, alive, slice(rows.start, rows.stop), owns_y, device).items()})
     for k in ('train', 'query'):
-        t = torch.zeros(C, draws, dtype=torch.float32)
+        t = torch.zeros(C, draws, *([q] if k == 'query' else []), dtype=torch.float32)
         if alive and (k == 'train' or owns_y): t[idx] = torch.stack(traces[k], 1)
         out[f'trace.{k}'] = t
     if trajs is not None and not alive:  # every chain of this rank diverged (on_diverge='drop'): nothing to contribute
@@ -178,7 +179,10 @@ def prepare_bif(model:nn.Module, train, query, loss_fn:Callable, *,
         at = losses_at_center(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, run_args.eval_batch_size, device)
         budget = sampling_cost(run_args, len(train_ex), len(query_ex), default_batch_size(len(train_ex), cal_args.batch_size))
         cal = calibrate(model, train_ex, loss_fn, cal_args, budget=budget)
-    cfg = dict(_run_config(cal, run_args, at, len(train_ex), len(query_ex)), world=int(world), shards=int(shards))
+    if run_args.draws == 'auto':  # deciding when to stop needs every chain's statistics at every block: fixed across processes
+        warnings.warn("draws='auto' is fixed to 200 draws per chain across processes; pass draws=N to choose.")
+        run_args = run_args.replace(draws=200)
+    cfg = dict(_run_config(cal, run_args, at, len(train_ex), len(query_ex)), world=int(world), shards=int(shards), draws_rule='fixed')
     return dict(calibration=cal, args=run_args, config=cfg, loss0=at['loss0'])
 
 # %% ../nbs/12_distributed.ipynb #00fa4a0c

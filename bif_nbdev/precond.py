@@ -92,29 +92,36 @@ def auto_hvp_fn(post:LocalPosterior, batch, max_exact:int=2 ** 22) -> tuple:
     return fd_hvp_fn(post, batch), 'differences'
 
 # %% ../nbs/03b_preconditioner.ipynb #eb08e334
-def lanczos(op:Callable, # x ↦ H x on flat float64 vectors [d]
+def lanczos(op:Callable, # x ↦ H x on flat vectors [d] (float64 in, any float out)
             d:int, # dimension
             k:int=30, # Krylov steps (products)
             seed:int=0,
             device=None,
-           ) -> tuple: # Ritz values [m] (ascending), Ritz vectors [m, d], residual norms ‖Hu − θu‖ [m]; m ≤ k
-    "Ritz pairs of a symmetric operator after `k` Lanczos steps (with full reorthogonalization, so the basis stays orthonormal)."
+            vectors:bool=True, # also return the Ritz vectors (else None)
+           ) -> tuple: # Ritz values [m] (ascending), Ritz vectors [m, d] or None, residual norms ‖Hu − θu‖ [m]; m ≤ k
+    """Ritz pairs of a symmetric operator after `k` Lanczos steps, with full reorthogonalization (the basis stays orthonormal).
+    The basis is kept in float64, or in float32 beyond 2²² dimensions (it holds k vectors of d numbers)."""
+    dt = torch.float64 if d <= 2 ** 22 else torch.float32
     q = torch.randn(d, generator=make_generator(seed), dtype=torch.float64).to(device)
-    Q, al, be = [q / q.norm()], [], []
+    Q, al, be = [(q / q.norm()).to(dt)], [], []
     for j in range(k):
-        w = op(Q[-1]).double()
+        w = op(Q[-1].double()).double()
         if not bool(torch.isfinite(w).all()): raise ValueError("A Hessian-vector product is not finite: check that the losses are finite near w*.")
-        al.append((w @ Q[-1]).item())
-        B = torch.stack(Q)
-        w = w - B.T @ (B @ w); w = w - B.T @ (B @ w)  # twice is enough (Kahan)
+        al.append((w @ Q[-1].double()).item())
+        for _ in range(2):  # twice is enough (Kahan)
+            for qq in Q: w -= (w @ qq.double()) * qq.double()
         b = w.norm().item()
         if j == k - 1 or b <= 1e-10 * max(abs(a) for a in al): break
-        be.append(b); Q.append(w / b)
+        be.append(b); Q.append((w / b).to(dt))
     m = len(al)
     T = torch.diag(torch.tensor(al, dtype=torch.float64))
     if m > 1: T += torch.diag(torch.tensor(be[:m - 1], dtype=torch.float64), 1) + torch.diag(torch.tensor(be[:m - 1], dtype=torch.float64), -1)
     theta, S = torch.linalg.eigh(T)
-    return theta, (S.T.to(Q[0]) @ torch.stack(Q[:m])), (b * S[-1].abs())  # the residual of a Ritz pair: β_m |last entry of its eigenvector of T|
+    U = None
+    if vectors:
+        U = torch.zeros(m, d, dtype=dt, device=Q[0].device)
+        for i in range(m): U += S[i].to(U)[:, None] * Q[i][None]  # Ritz vectors, one basis vector at a time (no [m, d] float64 copy)
+    return theta, U, (b * S[-1].abs())  # the residual of a Ritz pair: β_m |last entry of its eigenvector of T|
 
 # %% ../nbs/03b_preconditioner.ipynb #28490352
 def _is_conv1d(m:nn.Module) -> bool: return type(m).__name__ == 'Conv1D' and hasattr(m, 'nf') and getattr(m, 'weight', None) is not None and m.weight.dim() == 2
@@ -177,7 +184,8 @@ def kronecker_factors(post:LocalPosterior,
                       max_full:int=4096, # a side wider than this is kept as its diagonal (1-d tensor)
                      ) -> dict:
     """K-FAC factors {module name: (A, G, has_bias)}: A = mean ā āᵀ over rows (tokens, positions), G = Σ g gᵀ / examples, g = ∂ℓ/∂output,
-    each a matrix or (when wider than `max_full`, or an embedding's input) a vector: its diagonal. Layers the loss does not reach get none."""
+    each a matrix or a vector, its diagonal: both sides of a block with a side wider than `max_full`, and an embedding's input
+    (the one-hot rows' second moment is diagonal anyway). Layers the loss does not reach get none."""
     blocks = kronecker_blocks(post, conv)
     if not blocks: return {}
     idx = calibration_index(post, examples, seed); m = len(idx)
@@ -198,13 +206,16 @@ def kronecker_factors(post:LocalPosterior,
                     blk = blocks[name]
                     a, g = layer_rows(blk.module, x, g.detach())
                     g = g.double()
-                    G[name] = G.get(name, 0.) + ((g * g).sum(0) if g.shape[1] > max_full else g.T @ g)
+                    # a block with one side wider than max_full is kept diagonal on both: a full side would cost a
+                    # matrix product over the huge one at every step (an unembedding: 50,304 × 129 × 129 per product)
+                    wide = g.shape[1] > max_full or (blk.module.num_embeddings if blk.kind == 'embedding' else a.shape[-1] + (blk.bias is not None)) > max_full
+                    G[name] = G.get(name, 0.) + ((g * g).sum(0) if wide else g.T @ g)
                     if blk.kind == 'embedding':
                         A[name] = A.get(name, 0.) + torch.bincount(a, minlength=blk.module.num_embeddings).double()
                     else:
                         a = a.double()
                         if blk.bias is not None: a = torch.cat([a, torch.ones(len(a), 1, dtype=a.dtype, device=a.device)], 1)
-                        A[name] = A.get(name, 0.) + ((a * a).sum(0) if a.shape[1] > max_full else a.T @ a)
+                        A[name] = A.get(name, 0.) + ((a * a).sum(0) if wide else a.T @ a)
                     rows[name] = rows.get(name, 0) + len(a)
     finally:
         for h in hooks: h.remove()
@@ -285,7 +296,22 @@ class KroneckerPreconditioner:
         "R x: maps standard noise to noise of covariance M (with `kappa`, of M − κ·M F M: see chapter 5's minibatch correction)."
         return self._half(self._project(d), kappa)
     def sqrt_t(self, d:dict) -> dict: "Rᵀ x."; return self._project(self._half(d))
-    def apply(self, d:dict) -> dict: "M x = R Rᵀ x (the preconditioned gradient)."; return self.sqrt(self.sqrt_t(d))
+    def apply(self, d:dict) -> dict:
+        "M x = R Rᵀ x (the preconditioned gradient); without deflation one pass through each block's eigenbasis, with (nβ s F + γ)⁻¹ there."
+        if self.V is not None: return self.sqrt(self.sqrt_t(d))
+        out = {}
+        for name, (blk, Qg, Qa, Dh, has_bias) in self.blocks.items():
+            W = blk.matrix(d[blk.weight])
+            W = torch.cat([W, d[blk.bias][..., None]], -1) if has_bias else W
+            if Qg is not None: W = Qg.T @ W
+            if Qa is not None: W = W @ Qa
+            W = W * Dh ** 2
+            if Qa is not None: W = W @ Qa.T
+            if Qg is not None: W = Qg @ W
+            if has_bias: out[blk.weight], out[blk.bias] = blk.unmatrix(W[..., :-1], self.shapes[blk.weight]), W[..., -1]
+            else: out[blk.weight] = blk.unmatrix(W, self.shapes[blk.weight])
+        for k, s in self.scalar.items(): out[k] = d[k] * s ** 2
+        return {k: out[k] for k in d}
     def max_ratio(self) -> float:
         "The largest f/λ over every direction (at most 1/(nβ s)): the most the minibatch noise can add, relative to the injected noise."
         return max([(self.curv[k] * b[3] ** 2).max().item() for k, b in self.blocks.items()] + [self.scalar_ratio])

@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_site.ipynb #fc243ba4
 from __future__ import annotations
-import base64, fcntl, html, json, os, re, select, shutil, subprocess, tempfile, time, urllib.parse
+import base64, html, json, os, re, select, shutil, subprocess, tempfile, time, urllib.parse
 from pathlib import Path
 
 # %% auto #0
@@ -464,6 +464,7 @@ class Browser:
         to_child, self._w = os.pipe()   # we write commands, Chromium reads them on its fd 3
         self._r, from_child = os.pipe() # Chromium writes answers on its fd 4
         def fds():  # in the child: put the two pipe ends at fds 3 and 4 (via high numbers, so neither clobbers the other)
+            import fcntl  # Unix only: imported here, so that importing this module works everywhere
             a, b = fcntl.fcntl(to_child, fcntl.F_DUPFD, 10), fcntl.fcntl(from_child, fcntl.F_DUPFD, 10)
             os.dup2(a, 3); os.dup2(b, 4)
         self.proc = subprocess.Popen([exe, *chromium_flags, '--remote-debugging-pipe', f'--user-data-dir={self.tmp}', 'about:blank'],

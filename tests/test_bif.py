@@ -118,5 +118,6 @@ def test_calibration_names_its_stages_when_asked(capsys):
     capsys.readouterr()
     loud = calibrate(model, train, squared_loss, progress=True)
     err = capsys.readouterr().err
-    for stage in ('Hessian λ_max', 'Hessian λ_min', 'preconditioner', 'step-size trial'): assert stage in err, (stage, err[-300:])
+    for stage in ('Kronecker factors', 'Lanczos on H', 'preconditioned Lanczos', 'stability probe'): assert stage in err, (stage, err[-300:])
+    assert set(loud.estimates['seconds']) >= {'Kronecker factors', 'Lanczos on H', 'preconditioned Lanczos'}
     assert (loud.eps, loud.gamma, loud.nbeta) == (quiet.eps, quiet.gamma, quiet.nbeta)
