@@ -22,8 +22,8 @@ from .diagnostics import *
 __all__ = ['SIGN_NOTE', 'RESULT_FORMAT', 'CHECKPOINT_FORMAT', 'AUTO_BLOCK', 'chain_losses', 'BIFResult', 'per_sequence', 'top_k',
            'tensor_checksum', 'write_tensors', 'read_tensors', 'save', 'load_result', 'run_fingerprint',
            'check_checkpoint_path', 'SamplingArguments', 'model_guard', 'check_depends_on_weights',
-           'check_token_layout', 'losses_at_center', 'sample', 'sampling_cost', 'bif', 'plot_traces', 'plot_scores',
-           'top_k_table']
+           'check_token_layout', 'losses_at_center', 'stats_memory', 'check_stats_memory', 'sample', 'sampling_cost',
+           'bif', 'plot_traces', 'plot_scores', 'top_k_table']
 
 # %% ../nbs/05_bif.ipynb #5466e4ef
 def _in_order(examples:Examples, batch_size:int|None):
@@ -239,7 +239,7 @@ BIFResult.save = save
 BIFResult.load = staticmethod(load_result)
 
 # %% ../nbs/05_bif.ipynb #ed15fdf1
-_RUN_KEYS = ('chains', 'draws', 'burnin', 'thin', 'eps', 'gamma', 'nbeta', 'batch_size', 'seed', 'scheme', 'kappa', 'n_train', 'n_query', 'train_len', 'query_len')
+_RUN_KEYS = ('chains', 'draws', 'burnin', 'thin', 'eps', 'gamma', 'nbeta', 'batch_size', 'seed', 'scheme', 'kappa', 'n_train', 'n_query', 'train_len', 'query_len', 'pooled_stats', 'n_posterior')
 CHECKPOINT_FORMAT = 'bif_nbdev.checkpoint/2'
 
 def _fn_name(f) -> str: return f"{getattr(f, '__module__', '')}.{getattr(f, '__qualname__', type(f).__name__)}"
@@ -355,6 +355,9 @@ class SamplingArguments(Arguments):
     checkpoint_every: int = arg(200, "SGLD steps between checkpoints")
     keep_trajectories: bool = arg(False, "also return every loss at every draw (memory O(draws·(n+q)))")
     buffer: int = arg(32, "draws buffered per covariance update")
+    pooled_stats: bool = arg(False, "one covariance accumulator for all chains instead of one per chain: chains× less memory, no between-chain error bars")
+    comoment_dtype: str = arg('float64', "'float64' or 'float32' for the training × query co-moments (float32: half the memory)")
+    max_stats_gb: float|None = arg(None, "refuse a run whose estimators would need more memory than this (default: half the machine's memory, or the GPU's)")
     reuse_step_losses: object = arg('auto', "take a kept draw's minibatch rows from the next step's forward pass (True, False, or 'auto': where chains run one by one)")
     progress: bool = arg(True, "progress bars")
 
@@ -374,6 +377,9 @@ class SamplingArguments(Arguments):
             raise TypeError(f"checkpoint must be a file path, got {type(self.checkpoint).__name__}.")
         self._set('checkpoint_every', check_int('checkpoint_every', self.checkpoint_every))
         self._set('buffer', check_int('buffer', self.buffer))
+        check_choice('pooled_stats', self.pooled_stats, (True, False))
+        check_choice('comoment_dtype', self.comoment_dtype, ('float64', 'float32'))
+        self._set('max_stats_gb', check_float('max_stats_gb', self.max_stats_gb))
         check_choice('reuse_step_losses', self.reuse_step_losses, (True, False, 'auto'))
         check_choice('keep_trajectories', self.keep_trajectories, (True, False))
         check_choice('progress', self.progress, (True, False))
@@ -476,6 +482,12 @@ class _Run:
     def __init__(self, state, stats, traces, trajs=None, pending=False):
         self.state, self.stats, self.traces, self.trajs, self.pending = state, stats, traces, trajs, pending
 
+def _update(sc:StreamingCov, x:Tensor, y:Tensor):
+    "Add one draw per chain to `sc`; pooled statistics (one accumulator for every chain) take the chains' draws one after another."
+    if sc.chains == x.shape[0]: sc.update(x, y)
+    else:
+        for c in range(x.shape[0]): sc.update(x[c:c + 1], y[c:c + 1])
+
 def _resolve_reuse(reuse, post:LocalPosterior, vectorize, eval_batch_size, chains:int) -> bool:
     "`reuse_step_losses`: True, False, or 'auto' = where the draw's forward passes go chain by chain (no shared vmap batch)."
     if reuse == 'auto':  # not when vmap shares one batch among all chains (splitting it costs more than B rows)
@@ -495,8 +507,8 @@ def _sample(run:_Run, post:LocalPosterior, qpost:LocalPosterior, train_ex:Exampl
         st = run.state
         xt = chain_losses(post, st.params, train_ex, eval_batch_size, train_len, vectorize, known)
         yt = chain_losses(qpost, st.params, query_ex, eval_batch_size, query_len, vectorize)
-        run.stats['main'].update(xt.reshape(st.chains, -1), yt.reshape(st.chains, -1))
-        if train_len is not None: run.stats['sequence'].update(xt.sum(2), yt.sum(2))
+        _update(run.stats['main'], xt.reshape(st.chains, -1), yt.reshape(st.chains, -1))
+        if train_len is not None: _update(run.stats['sequence'], xt.sum(2), yt.sum(2))
         run.traces['train'].append(example_loss(xt.reshape(-1, *xt.shape[2:])).reshape(st.chains, n_rows).mean(1).cpu() * train_share)
         run.traces['query'].append(example_loss(yt.reshape(-1, *yt.shape[2:])).reshape(st.chains, q).cpu())  # each query's loss
         if run.trajs is not None: run.trajs['train'].append(xt.cpu()); run.trajs['query'].append(yt.cpu())
@@ -517,7 +529,8 @@ def _sample(run:_Run, post:LocalPosterior, qpost:LocalPosterior, train_ex:Exampl
             keep = [c for c in range(st.chains) if c not in {b for b, _ in bad}]
             warnings.warn(f"Dropping diverged chains ({msg}); {len(keep)} remain{where}. A smaller eps (now {eps:.3g}) avoids this.")
             run.state = select_chains(st, keep)
-            for sc in run.stats.values(): sc.select(keep)
+            for sc in run.stats.values():
+                if sc.chains == st.chains: sc.select(keep)  # pooled statistics keep the dropped chain's earlier draws
             run.traces = {k: [v[keep] for v in vs] for k, vs in run.traces.items()}
             if run.trajs: run.trajs = {k: [v[keep] for v in vs] for k, vs in run.trajs.items()}
             if not keep: run.pending = False; return
@@ -529,13 +542,18 @@ def _sample(run:_Run, post:LocalPosterior, qpost:LocalPosterior, train_ex:Exampl
     if run.pending: record(); run.pending = False  # a run resumed at its last step with the last draw not yet recorded
 
 # %% ../nbs/05_bif.ipynb #5d12fd5a
+def _new_stats(a:SamplingArguments, cfg:dict, chains:int, device) -> dict:
+    "The estimators: per chain (or pooled over the chains), on every (token) loss and, per token, on the sequences' sums."
+    C, dt = (1 if a.pooled_stats else chains), getattr(torch, a.comoment_dtype)
+    nx, ny = cfg['n_train'] * (cfg['train_len'] or 1), cfg['n_query'] * (cfg['query_len'] or 1)
+    stats = {'main': StreamingCov(nx, ny, C, a.buffer, device=device, comoment_dtype=dt)}
+    if cfg['train_len'] is not None: stats['sequence'] = StreamingCov(cfg['n_train'], cfg['n_query'], C, a.buffer, device=device)
+    return stats
+
 def _new_run(post:LocalPosterior, a:SamplingArguments, cfg:dict, device) -> _Run:
     "Chains at w*, empty estimators and traces."
-    nx, ny = cfg['n_train'] * (cfg['train_len'] or 1), cfg['n_query'] * (cfg['query_len'] or 1)
-    stats = {'main': StreamingCov(nx, ny, a.chains, a.buffer, device=device)}
-    if cfg['train_len'] is not None: stats['sequence'] = StreamingCov(cfg['n_train'], cfg['n_query'], a.chains, a.buffer, device=device)
     trajs = {'train': [], 'query': []} if a.keep_trajectories else None
-    return _Run(init_chains(post, a.chains, a.seed), stats, {'train': [], 'query': [], 'minibatch': []}, trajs)
+    return _Run(init_chains(post, a.chains, a.seed), _new_stats(a, cfg, a.chains, device), {'train': [], 'query': [], 'minibatch': []}, trajs)
 
 def _resume_run(path, post:LocalPosterior, a:SamplingArguments, cfg:dict, device, fingerprint:dict) -> _Run:
     "The run saved in the checkpoint at `path` (it must belong to the same run: settings and fingerprint)."
@@ -545,9 +563,7 @@ def _resume_run(path, post:LocalPosterior, a:SamplingArguments, cfg:dict, device
     for k in state.params: state.params[k] = t[f'params.{k}'].to(device).clone()
     for i, g in enumerate(state.generators): g.set_state(t[f'gen.{i}'])
     if any(k.startswith('noise.') for k in t): state.prev_noise = {k: t[f'noise.{k}'].to(device).clone() for k in state.params}
-    nx, ny = cfg['n_train'] * (cfg['train_len'] or 1), cfg['n_query'] * (cfg['query_len'] or 1)
-    stats = {'main': StreamingCov(nx, ny, len(ids), a.buffer, device=device)}
-    if cfg['train_len'] is not None: stats['sequence'] = StreamingCov(cfg['n_train'], cfg['n_query'], len(ids), a.buffer, device=device)
+    stats = _new_stats(a, cfg, len(ids), device)
     for name, sc in stats.items():
         prefix = f'stats.{name}.'
         sc.load_state_dict({k[len(prefix):]: v for k, v in t.items() if k.startswith(prefix)})
@@ -555,6 +571,35 @@ def _resume_run(path, post:LocalPosterior, a:SamplingArguments, cfg:dict, device
     for k in json.loads(meta['traces']): traces[k] = list(t[f'trace.{k}'].unbind(1))
     if a.keep_trajectories: warnings.warn("Trajectories before the checkpoint were not saved; only later draws are kept.")
     return _Run(state, stats, traces, {'train': [], 'query': []} if a.keep_trajectories else None, meta.get('pending_draw', '0') == '1')
+
+# %% ../nbs/05_bif.ipynb #6fc99d13
+def stats_memory(cfg:dict, a:SamplingArguments) -> float:
+    "Bytes the run's estimators need: the training × query co-moments (per chain, or pooled), their buffers, and the float64 temporaries that finish them."
+    C = 1 if a.pooled_stats else cfg['chains']
+    n, q, S, S2 = cfg['n_train'], cfg['n_query'], cfg['train_len'] or 1, cfg['query_len'] or 1
+    nx, ny, el = n * S, q * S2, (4 if a.comoment_dtype == 'float32' else 8)
+    main = C * nx * ny * el + C * a.buffer * (nx + ny) * 4 + 4 * C * (nx + ny) * 8
+    finish = nx * ny * 8 * (2 + (C if C > 1 else 0))   # cov() and corr(), and chain_cov() for the error bars
+    seq = 2 * C * n * q * 8 if cfg['train_len'] is not None else 0
+    return float(main + finish + seq)
+
+def _memory_limit(device) -> float:
+    "Half the GPU's memory, or half the machine's."
+    device = torch.device(device)
+    if device.type == 'cuda': return 0.5 * torch.cuda.get_device_properties(device).total_memory
+    try: return 0.5 * os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+    except (ValueError, OSError, AttributeError): return 8e9
+
+def check_stats_memory(cfg:dict, a:SamplingArguments, device):
+    "Refuse, before sampling, a run whose estimators would not fit, with the numbers and what to change."
+    need, limit = stats_memory(cfg, a), (a.max_stats_gb * 1e9 if a.max_stats_gb is not None else _memory_limit(device))
+    if need <= limit: return need
+    C = 1 if a.pooled_stats else cfg['chains']
+    nx, ny = cfg['n_train'] * (cfg['train_len'] or 1), cfg['n_query'] * (cfg['query_len'] or 1)
+    raise MemoryError(f"The run's covariance estimators would need {need / 1e9:.3g} GB ({nx} training × {ny} query losses, {C} accumulator(s) "
+                      f"in {a.comoment_dtype}), above the limit of {limit / 1e9:.3g} GB (max_stats_gb). Options: pooled_stats=True "
+                      f"(one accumulator instead of {cfg['chains']}, no error bars), comoment_dtype='float32' (half), fewer or shorter query "
+                      "texts, a per-sequence loss (causal_lm_sequence_loss), or a larger max_stats_gb if the memory is there.")
 
 # %% ../nbs/05_bif.ipynb #aa05ca51
 def _progress(total, disable, initial=0):
@@ -584,14 +629,16 @@ def _more_draws(run:_Run, a:SamplingArguments, t0:float) -> bool:
     return rel is not None and rel.mean().item() < a.reliability
 
 def _run(model, train_ex:Examples, query_ex:Examples, loss_fn, query_loss_fn, cal:Calibration, a:SamplingArguments, at:dict,
-         device, callback, t0:float) -> BIFResult:
-    "Sample with `cal`'s hyperparameters; `at` = `losses_at_center(...)`."
+         device, callback, t0:float, post_ex:Examples|None=None) -> BIFResult:
+    "Sample with `cal`'s hyperparameters (the posterior on `post_ex`, default the training rows scored); `at` = `losses_at_center(...)`."
     n, q = len(train_ex), len(query_ex)
-    cfg = _run_config(cal, a, at, n, q)
-    post = cal.posterior(model, train_ex, loss_fn)
+    post_ex = train_ex if post_ex is None else post_ex
+    cfg = dict(_run_config(cal, a, at, n, q), n_posterior=len(post_ex))
+    post = cal.posterior(model, post_ex, loss_fn)
     qpost = post if query_loss_fn is loss_fn else LocalPosterior(model, train_ex, query_loss_fn, cal.nbeta, cal.gamma, cal.batch_size)
-    reuse = _resolve_reuse(a.reuse_step_losses, post, a.vectorize, a.eval_batch_size, a.chains)
+    reuse = _resolve_reuse(a.reuse_step_losses, post, a.vectorize, a.eval_batch_size, a.chains) and post_ex is train_ex
     cfg['reuse_step_losses'] = bool(reuse)
+    cfg['pooled_stats'], cfg['stats_gb'] = a.pooled_stats, round(check_stats_memory(cfg, a, device) / 1e9, 3)
     fp = run_fingerprint(post, cal.precond, at, loss_fn, query_loss_fn) if a.checkpoint else None
     resume = a.checkpoint and os.path.exists(a.checkpoint)
     run = _resume_run(a.checkpoint, post, a, cfg, device, fp) if resume else _new_run(post, a, cfg, device)
@@ -631,6 +678,7 @@ def sample(model:nn.Module, # trained model; its current weights are w* (they ar
            query_loss_fn:Callable|None=None, # the observable φ if it differs from loss_fn
            device=None, # where to compute (default: the model's device); the model is moved there and back
            callback:Callable|None=None, # callback(step, state) after every SGLD step (e.g. to stop early)
+           posterior_data=None, # the data that defines the posterior, if not the training rows scored (nβ counts its examples)
            **kwargs) -> BIFResult:
     "Run the chains with `calibration`'s hyperparameters; return −Cov of every training loss with every query loss."
     if args is None: args, = split_arguments(kwargs, SamplingArguments)
@@ -641,7 +689,8 @@ def sample(model:nn.Module, # trained model; its current weights are w* (they ar
     train_ex, query_ex = as_examples(train), as_examples(query)
     with model_guard(model, device) as device:
         at = losses_at_center(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, args.eval_batch_size, device)
-        return _run(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, calibration, args, at, device, callback, t0)
+        return _run(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, calibration, args, at, device, callback, t0,
+                    None if posterior_data is None else as_examples(posterior_data))
 
 # %% ../nbs/05_bif.ipynb #aeb19560
 def sampling_cost(a:SamplingArguments, n:int, q:int, batch_size:int) -> float:
@@ -661,6 +710,7 @@ def bif(model:nn.Module, # trained model; its current weights are w* (they are n
         query_loss_fn:Callable|None=None, # the observable φ if it differs from loss_fn
         device=None, # where to compute (default: the model's device); the model is moved there and back
         callback:Callable|None=None, # callback(step, state) after every SGLD step (e.g. to stop early)
+        posterior_data=None, # the data that defines the posterior, if not the training rows scored: e.g. the whole corpus, with `train` the rows to attribute (nβ counts its examples)
         **settings, # any field of `SamplingArguments` and `CalibrationArguments` (chains, draws, eps, gamma, ...)
        ) -> BIFResult:
     "Bayesian influence of every training example on every query: `calibrate`, then `sample`."
@@ -671,10 +721,11 @@ def bif(model:nn.Module, # trained model; its current weights are w* (they are n
     train_ex, query_ex = as_examples(train), as_examples(query)
     with model_guard(model, device) as device:
         at = losses_at_center(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, run_args.eval_batch_size, device)
-        budget = sampling_cost(run_args, len(train_ex), len(query_ex), default_batch_size(len(train_ex), cal_args.batch_size))
-        cal = calibrate(model, train_ex, loss_fn, cal_args, budget=budget)
+        post_ex = None if posterior_data is None else as_examples(posterior_data)
+        budget = sampling_cost(run_args, len(train_ex), len(query_ex), default_batch_size(len(post_ex or train_ex), cal_args.batch_size))
+        cal = calibrate(model, post_ex or train_ex, loss_fn, cal_args, budget=budget)
         for restart in range(4):
-            try: return _run(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, cal, run_args, at, device, callback, t0)
+            try: return _run(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, cal, run_args, at, device, callback, t0, post_ex)
             except SGLDDivergence as e:  # every chain left: with a calibrated step, halve it and start again (never over a checkpoint)
                 if cal_args.eps is not None or run_args.on_diverge != 'drop' or run_args.checkpoint or restart == 3: raise
                 warnings.warn(f"{e} Every chain left the posterior: starting again with half the step size (eps={cal.eps / 2:.3g}).")

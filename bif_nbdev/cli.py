@@ -10,7 +10,8 @@ from fastcore.script import anno_parser
 
 # %% auto #0
 __all__ = ['commands', 'REPORT_FILES', 'subcommand', 'main', 'docs', 'readme', 'load_object', 'load_fields', 'load_tensors',
-           'load_model', 'fit_fields', 'check_out', 'write_report', 'demo', 'attribute']
+           'load_model', 'fit_fields', 'check_out', 'settings_table', 'plot_image_influences', 'write_report', 'demo',
+           'attribute']
 
 # %% ../nbs/13_cli.ipynb #11069ad8
 commands = {}  # subcommand name -> function
@@ -155,8 +156,8 @@ def fit_fields(fields:dict, # name -> tensor, as `load_fields` returns them
         if dt is not None and t.is_floating_point() and t.dtype != dt: note(k, t, dt); fields[k] = t.to(dt)
     return tuple(fields[k] for k in names)
 
-# %% ../nbs/13_cli.ipynb #e3fad5bc
-REPORT_FILES = ('result.safetensors', 'traces.png', 'scores.png', 'report.md', 'report.html')  # what a report folder holds
+# %% ../nbs/13_cli.ipynb #551d94af
+REPORT_FILES = ('result.safetensors', 'traces.png', 'scores.png', 'influences.png', 'report.md', 'report.html')  # what a report folder holds
 
 def check_out(out, # the report folder (--out); created if missing
               force:bool=False, # overwrite the report files of an earlier run (--force)
@@ -175,10 +176,51 @@ def check_out(out, # the report folder (--out); created if missing
     except OSError as e: raise PermissionError(f"--out {out} cannot be written ({e.strerror or e}): choose another --out.") from None
     return out
 
+# %% ../nbs/13_cli.ipynb #ce1f684e
+def settings_table(res) -> list:
+    "The run's settings and diagnostics as markdown table lines: what a reader checks first."
+    c, d = res.config, res.diagnostics
+    rel = res.reliability
+    rows = [('chains × draws × thin', f"{len(c.get('chains_kept', [])) or c.get('chains')} × {c.get('draws')} × {c.get('thin')} (burn-in {c.get('burnin')})"),
+            ('step size ε', f"{c['eps']:.3g}"), ('localization γ', f"{c['gamma']:.3g}"), ('nβ', f"{c['nbeta']:.4g}"),
+            ('damping γ/nβ', f"{c['gamma'] / c['nbeta']:.3g}"), ('minibatch', f"{c.get('batch_size')} of {c.get('n_posterior', c.get('n_train'))}"),
+            ('preconditioner', str(c.get('precond'))), ('scheme', str(c.get('scheme'))),
+            ('R̂ (rank-normalized, worst trace)', f"{d.rhat:.3f}"), ('bulk ESS (smallest)', f"{d.ess_bulk:.0f}"),
+            ('reliability of the scores (mean over queries)', 'n/a (one chain)' if rel is None else f"{rel.mean():.2f}"),
+            ('seconds (calibration included)', f"{c.get('seconds', float('nan')):.1f}")]
+    return ['| setting | value |', '|---|---|'] + [f'| {k} | {v} |' for k, v in rows]
+
+# %% ../nbs/13_cli.ipynb #9634c396
+def plot_image_influences(res, # a BIFResult (per-sequence results are used for per-token runs)
+                          train_images, # [n, H, W] (or [n, H, W, 3]) the training examples as pictures
+                          query_images, # [q, H, W] the queries as pictures
+                          queries=(0, 1, 2), # which queries, one row each
+                          k:int=5, # helpful and harmful examples per query
+                          train_labels=None, query_labels=None):
+    "Each query beside its k most helpful and k most harmful training examples, titled with score ± standard error."
+    import matplotlib.pyplot as plt
+    r = res.per_sequence()
+    queries = [q for q in queries if q < r.scores.shape[1]]
+    fig, axs = plt.subplots(len(queries), 2 * k + 1, figsize=(1.3 * (2 * k + 1), 2.0 * len(queries)), squeeze=False)
+    for row, q in zip(axs, queries):
+        row[0].imshow(query_images[q], cmap='gray_r'); row[0].set_title(f"query {q}" + ('' if query_labels is None else f"\nlabel {query_labels[q]}"), fontsize=8)
+        for j, helpful in ((1, True), (k + 1, False)):
+            idx, vals = r.top_k(q, k, helpful=helpful)
+            for a, i, v in zip(row[j:j + k], idx.tolist(), vals.tolist()):
+                se = '' if r.stderr is None else f" ± {r.stderr[i, q].item():.1g}"
+                a.imshow(train_images[i], cmap='Blues' if helpful else 'Reds')
+                a.set_title(f"{'+' if not helpful else ''}{v:.2g}{se}" + ('' if train_labels is None else f"\n#{i}, label {train_labels[i]}"), fontsize=7)
+    for a in axs.flat: a.set_xticks([]); a.set_yticks([])
+    fig.suptitle('query | most helpful (blue, negative scores) | most harmful (red, positive)', fontsize=9)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/13_cli.ipynb #f5445bda
 def write_report(res, out, title:str, queries:int=3, labels=None, note:str='',
                  force:bool=False, # overwrite the report files of an earlier run in `out` (otherwise refused)
+                 images:tuple|None=None, # (train_images, query_images, query_labels): also draw the queries beside their top influences
                 ) -> Path:
-    "Write `result.safetensors`, `traces.png`, `scores.png`, `report.md` and `report.html` for a `BIFResult` into `out`; returns the HTML path."
+    "Write the result, its plots, `report.md` and `report.html` (settings and diagnostics as tables, top influences with error bars) into `out`; returns the HTML path."
     import matplotlib
     matplotlib.use('agg')
     import matplotlib.pyplot as plt
@@ -186,35 +228,48 @@ def write_report(res, out, title:str, queries:int=3, labels=None, note:str='',
     res.save(out/'result.safetensors', overwrite=force)  # check_out refused an earlier report unless force
     res.plot_traces(); plt.gcf().savefig(out/'traces.png', dpi=100, bbox_inches='tight'); plt.close('all')
     res.plot_scores(); plt.gcf().savefig(out/'scores.png', dpi=100, bbox_inches='tight'); plt.close('all')
-    cfg = {k: v for k, v in res.config.items() if isinstance(v, (int, float, str, bool))}
-    r = res.per_sequence() if res.per_token else res
+    r = res.per_sequence()
     parts = [f'# {title}', '', note, '', '**Sign:** a score is the change of the query loss per unit up-weighting of the training '
-             'example (−Cov under the local posterior). Negative = helpful, positive = harmful.', '',
-             f'Scores: {tuple(r.scores.shape)} (training examples × queries). Diagnostics of the mean training loss: '
-             f'ESS {res.ess:.0f}, split-R̂ {res.rhat:.3f} (R̂ well above 1.1 means the chains disagree: more burn-in or draws).', '',
-             '## Settings', '', '```', json.dumps(cfg, indent=1), '```', '', '## Top influences', '']
+             'example (−Cov under the local posterior). Negative = helpful, positive = harmful.', '', '## Settings and diagnostics', '']
+    parts += settings_table(res) + ['']
+    warn = [f'⚠ {p}' for p in res.diagnostics.problems()]
+    if r.stderr is not None and r.scores.shape[0] >= 4 and res.noise().warning: warn.append(f'⚠ {res.noise().warning}')
+    parts += sum([[w, ''] for w in warn], [])
+    parts += ['## Top influences', '']
+    if images is not None:
+        fig = plot_image_influences(res, images[0], images[1], range(min(queries, r.scores.shape[1])), 5, labels, images[2] if len(images) > 2 else None)
+        fig.savefig(out/'influences.png', dpi=110, bbox_inches='tight'); plt.close('all')
+        parts += ['![influences](influences.png)', '']
     for q in range(min(queries, r.scores.shape[1])): parts += ['```', r.top_k_table(q, 5, labels=labels), '```', '']
-    parts += ['![traces](traces.png)', '', '![scores](scores.png)', '']
+    parts += ['## Traces and scores', '', '![traces](traces.png)', '', '![scores](scores.png)', '']
     (out/'report.md').write_text('\n'.join(parts), encoding='utf-8')
     (out/'report.html').write_text(_report_html(parts, title), encoding='utf-8')
     return out/'report.html'
 
 def _report_html(parts:list, title:str) -> str:
-    "The report's markdown lines as a self-contained HTML page (headings, paragraphs, code blocks, images; no scripts)."
+    "The report's markdown lines as a self-contained HTML page (headings, paragraphs, tables, code blocks, images; no scripts)."
     import html as H
-    body, code = [], None
-    for line in '\n'.join(parts).split('\n'):
+    body, code, table = [], None, None
+    for line in '\n'.join(parts).split('\n') + ['']:
+        if table is not None and not line.startswith('|'):
+            body.append('<table>' + ''.join(table) + '</table>'); table = None
         if line.startswith('```'):
             if code is None: code = []
             else: body.append('<pre>' + H.escape('\n'.join(code)) + '</pre>'); code = None
         elif code is not None: code.append(line)
+        elif line.startswith('|'):
+            cells = [c.strip() for c in line.strip('|').split('|')]
+            if set(''.join(cells)) <= set('-:'): continue
+            tag = 'th' if table is None else 'td'
+            table = (table or []) + ['<tr>' + ''.join(f'<{tag}>{H.escape(c)}</{tag}>' for c in cells) + '</tr>']
         elif line.startswith('## '): body.append(f'<h2>{H.escape(line[3:])}</h2>')
         elif line.startswith('# '): body.append(f'<h1>{H.escape(line[2:])}</h1>')
         elif line.startswith('!['):
             alt, src = line[2:].split('](', 1); body.append(f'<p><img src="{H.escape(src.rstrip(")"))}" alt="{H.escape(alt)}"></p>')
         elif line.strip():
             t = H.escape(line).replace('**Sign:**', '<b>Sign:</b>'); body.append(f'<p>{t}</p>')
-    css = 'body{font-family:sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}pre{background:#f6f6f6;padding:.6rem;overflow-x:auto}img{max-width:100%}'
+    css = ('body{font-family:sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}pre{background:#f6f6f6;padding:.6rem;overflow-x:auto}'
+           'img{max-width:100%}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:left}')
     return (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{H.escape(title)}</title><style>{css}</style></head>'
             f'<body>{"".join(body)}</body></html>')
 
@@ -243,8 +298,8 @@ def _train_digits(train, seed:int, steps:int=300):
 def demo(out:str='demo_out', # folder for the report
          n_train:int=400, # training examples (digits)
          n_query:int=20, # held-out query examples
-         chains:int=4, # SGLD chains
-         draws:int=300, # kept draws per chain
+         chains:int=8, # SGLD chains
+         draws:int=None, # kept draws per chain (default: bif's 'auto', until the scores are reliable)
          seed:int=0, # seed of the data split, training and sampling
          force:bool=False): # overwrite the report of an earlier run in --out
     "Train a small network on scikit-learn's digits, compute BIF scores, write a report with top influences and diagnostics."
@@ -256,13 +311,14 @@ def demo(out:str='demo_out', # folder for the report
     train, query = _digits(n_train, n_query, seed)
     model = _train_digits(train, seed)
     acc = (model(query[0]).argmax(1) == query[1]).float().mean().item()
-    res = bif(model, train, query, cross_entropy_loss, chains=chains, draws=draws, seed=seed, progress=False)
+    res = bif(model, train, query, cross_entropy_loss, chains=chains, seed=seed, progress=False, **({} if draws is None else dict(draws=draws)))
     same = [(train[1][res.top_k(q, 5)[0]] == query[1][q]).float().mean().item() for q in range(n_query)]
     note = (f'Digits (scikit-learn), {n_train} training and {n_query} held-out query examples; a 64-32-10 tanh network '
             f'(query accuracy {acc:.2f}). Labels of training examples in the tables; query labels: {query[1][:3].tolist()}... '
             f'Share of the 5 most helpful examples with the query\'s label, averaged over queries: {sum(same) / len(same):.2f} '
             f'(chance: about 0.1).')
-    rep = write_report(res, out, 'BIF demo: digits', labels=train[1].tolist(), note=note, force=force)
+    rep = write_report(res, out, 'BIF demo: digits', labels=train[1].tolist(), note=note, force=force,
+                       images=(train[0].reshape(-1, 8, 8), query[0].reshape(-1, 8, 8), query[1].tolist()))
     print(res); print(f"report: {rep} ({time.time() - t0:.1f}s)")
 
 # %% ../nbs/13_cli.ipynb #a819b8f3

@@ -22,6 +22,7 @@ class StreamingCov:
                  compute_dtype=torch.float32, # dtype of the buffered matmul (centred values, so float32 is accurate)
                  device=None,
                  chunk:int|None=None, # update the n_x × n_y co-moment in row chunks of this size (default: 2¹⁸/(chains·n_y) rows on a CPU, all on a GPU)
+                 comoment_dtype=torch.float64, # dtype of the n_x × n_y co-moment (float32 halves the memory of a large per-token run)
                 ):
         if n_x < 1 or n_y < 1: raise ValueError(f"StreamingCov needs at least one x and one y, got n_x={n_x}, n_y={n_y}.")
         self.n_x, self.n_y, self.chains, self.buffer = n_x, n_y, chains, max(1, int(buffer))
@@ -30,7 +31,7 @@ class StreamingCov:
         self.count = torch.zeros(chains, **f64)
         self.mean_x, self.mean_y = torch.zeros(chains, n_x, **f64), torch.zeros(chains, n_y, **f64)
         self.m2_x, self.m2_y = torch.zeros(chains, n_x, **f64), torch.zeros(chains, n_y, **f64)
-        self.m_xy = torch.zeros(chains, n_x, n_y, **f64)
+        self.m_xy = torch.zeros(chains, n_x, n_y, dtype=comoment_dtype, device=self.device)
         self._bx, self._by = [], []
 
     def update(self, x:Tensor, y:Tensor):
@@ -67,7 +68,7 @@ class StreamingCov:
         ch = self.chunk or (self.n_x if self.device.type != 'cpu' else max(1, (1 << 18) // (self.chains * self.n_y)))
         for s in range(0, self.n_x, ch):      # on a CPU, row chunks whose product (1 MiB in float32) stays in cache
             e = min(s + ch, self.n_x)
-            if self.compute_dtype == torch.float64: self.m_xy[:, s:e].baddbmm_(Xa[:, s:e], Ya)
+            if self.compute_dtype == self.m_xy.dtype: self.m_xy[:, s:e].baddbmm_(Xa[:, s:e], Ya)
             else: self.m_xy[:, s:e] += torch.bmm(Xa[:, s:e], Ya)     # mixed-dtype in-place add: no float64 temporary
         self.mean_x += (nb / n) * dx; self.mean_y += (nb / n) * dy
         self.count += nb
@@ -155,7 +156,7 @@ def load_state_dict(self:StreamingCov, sd:dict) -> StreamingCov:
     for k in _STATE_KEYS:
         v = sd[k]
         if v.shape != getattr(self, k).shape: raise ValueError(f"Saved statistics '{k}' have shape {tuple(v.shape)}, expected {tuple(getattr(self, k).shape)}.")
-        setattr(self, k, v.to(dtype=torch.float64, device=self.device).clone())
+        setattr(self, k, v.to(dtype=getattr(self, k).dtype, device=self.device).clone())
     self._bx, self._by = [], []
     if 'buffer_x' in sd:
         self._bx = [t.to(self.device) for t in sd['buffer_x'].unbind(1)]; self._by = [t.to(self.device) for t in sd['buffer_y'].unbind(1)]

@@ -78,6 +78,8 @@ class TokenTopK:
     S: int          # training sequence width (to split `train` into text i and position s)
     by: str         # 'scores' or 'corr'
     helpful: bool   # True: most negative (proponents); False: most positive
+    stderr: Tensor|None = None    # [q, S', k] standard error of each entry's score (a BIFResult with 2+ chains)
+    resolved: Tensor|None = None  # [q, S', k] bool: |score| ≥ 2 standard errors (outside its error bar around 0)
     def text_pos(self) -> tuple[Tensor, Tensor]: "(text index i, position s) of every entry of `train`."; return self.train // self.S, self.train % self.S
 
 def top_token_influences(source, # per-token BIFResult, StreamingCov over flattened token losses, or Tensor [n, S, q, S']
@@ -91,6 +93,7 @@ def top_token_influences(source, # per-token BIFResult, StreamingCov over flatte
                         ) -> TokenTopK:
     "For every query token, the `k` training tokens with the most negative (or positive) influence, found block by block."
     if by not in ('corr', 'scores'): raise ValueError(f"by must be 'corr' or 'scores', got {by!r}.")
+    result = None
     if isinstance(source, StreamingCov):
         if S is None or query_shape is None: raise ValueError("With a StreamingCov, pass S (training width) and query_shape=(q, S').")
         if source.n_x % S or math.prod(query_shape) != source.n_y:
@@ -99,6 +102,7 @@ def top_token_influences(source, # per-token BIFResult, StreamingCov over flatte
         rows, n_rows, qs = (lambda a, b: -f(a, b)), source.n_x, tuple(query_shape)
     else:
         if isinstance(source, BIFResult):
+            result = source
             if not source.per_token: raise ValueError("This result is per sequence: run bif with a per-token loss_fn (e.g. causal_lm_loss).")
             source = getattr(source, by)
         if not isinstance(source, Tensor) or source.dim() != 4:
@@ -112,7 +116,13 @@ def top_token_influences(source, # per-token BIFResult, StreamingCov over flatte
         if train_mask.numel() != n_rows: raise ValueError(f"train_mask has {train_mask.numel()} entries, the training tokens {n_rows}.")
         mask = train_mask.reshape(-1).bool()
     v, i = chunked_top_k(rows, n_rows, k, chunk, largest=not helpful, row_mask=mask)
-    return TokenTopK(v.T.reshape(*qs, k), i.T.reshape(*qs, k), S, by, helpful)
+    top = TokenTopK(v.T.reshape(*qs, k), i.T.reshape(*qs, k), S, by, helpful)
+    if result is not None and result.stderr is not None:  # each entry's error bar, from the same run
+        cols = torch.arange(math.prod(qs))[:, None].expand(-1, k)
+        flat_i = top.train.reshape(-1, k)
+        se = result.stderr.reshape(n_rows, -1)[flat_i, cols]; sc = result.scores.reshape(n_rows, -1)[flat_i, cols]
+        top.stderr, top.resolved = se.reshape(*qs, k), (sc.abs() >= 2 * se).reshape(*qs, k)
+    return top
 
 # %% ../nbs/08_per_token.ipynb #be4370fb
 def token_table(data, # the training (or query) data given to `bif`: DataLoader, Dataset or dict batches with 'input_ids'
@@ -202,10 +212,14 @@ def influence_html(source, # per-token BIFResult or Tensor [n, S, q, S'] (BIF si
                    n_texts:int=5, # training texts to show
                    helpful:bool=True, # rank by the most negative (True) or most positive token
                    labels:list|None=None, # optional label per training text
+                   z:float|None=2.0, # grey out tokens whose score is within z standard errors of 0 (a BIFResult with 2+ chains; None: never)
                   ) -> HTMLText:
-    "Static HTML: query token `t` of query text `j`, and the training texts holding its most influential tokens, coloured."
+    "Static HTML: query token `t` of query text `j`, and the training texts holding its most influential tokens, coloured; those within their error bar grey."
     M = getattr(source, by) if isinstance(source, BIFResult) else source
     col = M[:, :, j, t].float().cpu()                                   # [n, S]
+    shown = train_mask.bool()
+    noisy = isinstance(source, BIFResult) and source.stderr is not None and z is not None
+    if noisy: shown = shown & (source.scores[:, :, j, t].abs() >= z * source.stderr[:, :, j, t]).cpu()
     if query_mask is not None and not bool(query_mask[j, t]):
         raise ValueError(f"Query token {t} of text {j} has no loss (position 0 or padding): pick another position.")
     best = (col if helpful else -col).masked_fill(~train_mask.bool(), math.inf).min(1).values   # best token of each text
@@ -216,11 +230,12 @@ def influence_html(source, # per-token BIFResult or Tensor [n, S, q, S'] (BIF si
     rows = [f'<div style="margin:4px 0"><b>query {j}</b>, token {t} ({html.escape(query_tokens[j][t])}): '
             f'{tokens_html(query_tokens[j], None, highlight=t, mask=qm)}</div>',
             f'<div style="font-size:85%;color:#555">training tokens coloured by {what}: blue = helpful (loss moves with '
-            f'the query token\'s), red = harmful; full colour = {vmax:.3g}</div>']
+            f'the query token\'s), red = harmful; full colour = {vmax:.3g}'
+            + (f'; grey = within {z:g} standard errors of 0 (noise at this budget)' if noisy else '') + '</div>']
     for i in order:
         lab = html.escape(str(labels[i])) if labels is not None else f'train {i}'
         rows.append(f'<div style="margin:2px 0"><span style="display:inline-block;min-width:6em;color:#555">{lab}</span>'
-                    f'{tokens_html(train_tokens[i], col[i], vmax, mask=train_mask[i])}</div>')
+                    f'{tokens_html(train_tokens[i], col[i], vmax, mask=shown[i])}</div>')
     return HTMLText('<div>' + ''.join(rows) + '</div>')
 
 # %% ../nbs/08_per_token.ipynb #7ce3ffdd
