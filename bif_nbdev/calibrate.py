@@ -90,7 +90,7 @@ class CalibrationArguments(Arguments):
     precond: object = arg('auto', "'auto' or 'kfac' (Kronecker blocks on linear, Conv1D, embedding and conv layers), None, a {name: tensor} diagonal, or an object with apply/sqrt")
     scheme: str = arg('lm', "'lm' (Leimkuhler-Matthews) or 'sgld' (Euler-Maruyama, the paper's update)")
     damping_factor: float = arg(2.0, "damping ≥ damping_factor·|λ_min(H)| (the posterior must be proper at second order)")
-    damping_floor: float = arg(1e-3, "damping ≥ damping_floor·λ_max(H) (for a model at an exact minimum)")
+    damping_floor: float = arg(1e-4, "damping ≥ damping_floor·λ_max(H) (for a model at an exact minimum)")
     locality: bool = arg(True, "raise nβ (keeping the damping) until the prior's spread per weight, 1/√γ, is at most the weights' RMS")
     eps_factor: float|None = arg(None, "ε times the largest preconditioned curvature (default: 0.5 for 'lm', 0.2 for 'sgld')")
     probe_steps: int|None = arg(None, "steps of the stability probe (8 chains from w*; default: 100, fewer on a small sampling budget, none under 5)")
@@ -211,7 +211,7 @@ def fit_sampler_preconditioner(post:LocalPosterior, factors:dict, batch, steps:i
     return pre, dict(curvature_scale=scale, ritz_max=mu[-1].item(), deflated=int(stiff.sum()), precond_curvature=max(left, 1.0))
 
 # %% ../nbs/05a_calibrate.ipynb #e6a20ecf
-def damping_rule(lambda_min:float, lambda_max:float, factor:float=2.0, floor:float=1e-3) -> float:
+def damping_rule(lambda_min:float, lambda_max:float, factor:float=2.0, floor:float=1e-4) -> float:
     "γ/nβ = max(factor·|λ_min|, floor·λ_max): above the most negative curvature, at least a small fraction of the largest."
     d = max(factor * max(0.0, -lambda_min), floor * max(lambda_max, 0.0))
     if not d > 0: raise ValueError("The Hessian at w* shows no curvature we could measure (λ_max ≤ 0): pass gamma (or damping) explicitly.")
