@@ -97,6 +97,7 @@ class CalibrationArguments(Arguments):
     minibatch_correction: bool = arg(True, "remove the minibatch gradient's noise from the injected noise (needs the Kronecker preconditioner)")
     lanczos_steps: int|None = arg(None, "Hessian-vector products (by gradient differences) for the spectra of H and of the preconditioned curvature (default: up to 50, fewer on a small sampling budget)")
     max_full: int = arg(4096, "a Kronecker factor wider than this is kept diagonal (memory)")
+    eigen_correction: bool = arg(True, "re-estimate the Fisher's eigenvalues in the Kronecker eigenbasis from each example's gradient (EK-FAC; one more backward pass)")
     deflate: int = arg(128, "stiff directions of the preconditioned curvature scaled down to 1 (found by Lanczos; fewer where r·d > 2²⁶ numbers)")
     calib_examples: int = arg(4096, "training examples (a fixed random subset, all when there are fewer) used by the estimates")
     seed: int = arg(0, "seed of every random choice of the calibration")
@@ -115,6 +116,7 @@ class CalibrationArguments(Arguments):
         self._set('eps_factor', check_float('eps_factor', self.eps_factor))
         check_choice('minibatch_correction', self.minibatch_correction, (True, False))
         check_choice('locality', self.locality, (True, False))
+        check_choice('eigen_correction', self.eigen_correction, (True, False))
         self._set('probe_steps', check_int('probe_steps', self.probe_steps, 0, none_ok=True))
         self._set('lanczos_steps', check_int('lanczos_steps', self.lanczos_steps, 10, none_ok=True))
         self._set('max_full', check_int('max_full', self.max_full, 1))
@@ -192,11 +194,11 @@ def hessian_extremes(post:LocalPosterior, examples:int=512, steps:int=30, seed:i
                 lanczos_steps=len(theta), examples=min(examples, post.n), hvp=kind)
 
 # %% ../nbs/05a_calibrate.ipynb #f35ac9da
-def fit_sampler_preconditioner(post:LocalPosterior, factors:dict, batch, steps:int=20, deflate:int=16, seed:int=0) -> tuple:
+def fit_sampler_preconditioner(post:LocalPosterior, factors:dict, batch, steps:int=20, deflate:int=16, seed:int=0, eigenvalues:dict|None=None) -> tuple:
     """The Kronecker preconditioner with its scale set to the bulk of the preconditioned curvature and its converged stiffest Ritz
     directions deflated; and the largest curvature left, measured after the deflation (a short Lanczos run of its own)."""
     hvp, _ = auto_hvp_fn(post, batch)
-    pre = KroneckerPreconditioner(post, factors)
+    pre = KroneckerPreconditioner(post, factors, eigenvalues=eigenvalues)
     scale = min(max(preconditioned_mean(post, pre, batch, 2, seed, hvp), 1e-4), 1e4)
     pre = pre.rescaled(scale)
     k3 = int(max(4, min(40, steps // 4))); k2 = max(4, steps - k3)
@@ -312,6 +314,10 @@ def _calibrate(model, ex:Examples, loss_fn, a:CalibrationArguments, stage, budge
         covered = sum(post0.center[b.weight].numel() + (post0.center[b.bias].numel() if b.bias else 0) for k, b in blocks.items() if k in factors)
         info['kfac_coverage'] = covered / post0.dim
         if not factors or (a.precond == 'auto' and covered < post0.dim / 2): factors, fit = None, False
+    eigs = None
+    if fit and a.eigen_correction:
+        stage('eigenvalue correction')
+        eigs = eigenvalue_correction(post0, factors, a.calib_examples, a.seed)
     # 2. the ends of the spectrum (Lanczos on gradient differences)
     steps = a.lanczos_steps or lanczos_budget(budget, min(a.calib_examples, n), post0.dim)
     k1 = int(min(40, max(4, 0.35 * steps))); k2 = max(4, steps - k1 - 2)  # for H, then for the preconditioned curvature (2 go to its scale)
@@ -333,7 +339,7 @@ def _calibrate(model, ex:Examples, loss_fn, a:CalibrationArguments, stage, budge
     precond, kind = (a.precond if not isinstance(a.precond, str) else None), None
     if fit:
         stage('preconditioned Lanczos')
-        precond, more = fit_sampler_preconditioner(post, factors, calibration_batch(post, a.calib_examples, a.seed), k2, a.deflate, a.seed)
+        precond, more = fit_sampler_preconditioner(post, factors, calibration_batch(post, a.calib_examples, a.seed), k2, a.deflate, a.seed, eigs)
         kind = 'kfac'; info.update(more)
     # 5. the step, the minibatch it can afford, and the minibatch's noise
     eps_factor = a.eps_factor or (0.5 if a.scheme == 'lm' else 0.2)

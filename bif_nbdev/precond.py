@@ -15,8 +15,8 @@ from .sgld import LocalPosterior, example_loss
 # %% auto #0
 __all__ = ['calibration_index', 'calibration_batch', 'hvp_fn', 'mean_loss_grad', 'fd_hvp_fn', 'auto_hvp_fn', 'lanczos', 'Block',
            'kronecker_blocks', 'linear_blocks', 'layer_rows', 'kronecker_factors', 'KroneckerPreconditioner',
-           'preconditioned_curvature', 'fit_preconditioner', 'preconditioned_ritz', 'preconditioned_mean',
-           'preconditioned_lambda_max']
+           'eigenvalue_correction', 'preconditioned_curvature', 'fit_preconditioner', 'preconditioned_ritz',
+           'preconditioned_mean', 'preconditioned_lambda_max']
 
 # %% ../nbs/03b_preconditioner.ipynb #c14a523f
 def calibration_index(post:LocalPosterior, examples:int=512, seed:int=0) -> Tensor:
@@ -175,7 +175,27 @@ def layer_rows(mod:nn.Module, x:Tensor, gout:Tensor) -> tuple:
     if isinstance(mod, nn.Embedding): return x.reshape(-1), gout.reshape(-1, gout.shape[-1])
     return x.reshape(-1, x.shape[-1]), gout.reshape(-1, gout.shape[-1])
 
-# %% ../nbs/03b_preconditioner.ipynb #d66257eb
+# %% ../nbs/03b_preconditioner.ipynb #e823559d
+def _layer_passes(post:LocalPosterior, blocks:dict, idx:Tensor, batch_size:int):
+    "For every batch of the examples `idx`: (layer name, its input, the loss's gradient at its output, examples in the batch), for each call of each block."
+    calls, hooks = [], []  # (layer name, its input, its output) of every call in one forward pass
+    for name, blk in blocks.items():
+        hooks.append(blk.module.register_forward_hook(lambda module, inp, out, name=name: calls.append((name, inp[0].detach(), out))))
+    try:
+        with eval_mode(post.model), torch.enable_grad():
+            for s in range(0, len(idx), batch_size):
+                b = to_device(post.train.batch(idx[s:s + batch_size]), post.device)
+                calls.clear()
+                loss = example_loss(post.loss_fn(post.model, b)).sum()
+                live = [c for c in calls if c[2].requires_grad]
+                gs = torch.autograd.grad(loss, [c[2] for c in live], allow_unused=True) if live and loss.requires_grad else []
+                for (name, x, _), g in zip(live, gs):
+                    if g is not None: yield name, x, g.detach(), len(idx[s:s + batch_size])
+    finally:
+        for h in hooks: h.remove()
+        calls.clear()
+
+# %% ../nbs/03b_preconditioner.ipynb #4b2243c4
 def kronecker_factors(post:LocalPosterior,
                       examples:int=512, # training examples used (a random subset when there are more)
                       seed:int=0, # seed of the subset
@@ -189,37 +209,22 @@ def kronecker_factors(post:LocalPosterior,
     blocks = kronecker_blocks(post, conv)
     if not blocks: return {}
     idx = calibration_index(post, examples, seed); m = len(idx)
-    calls, hooks = [], []  # (layer name, its input, its output) of every call in one forward pass
-    for name, blk in blocks.items():
-        hooks.append(blk.module.register_forward_hook(lambda module, inp, out, name=name: calls.append((name, inp[0].detach(), out))))
     A, G, rows = {}, {}, {}
-    try:
-        with eval_mode(post.model), torch.enable_grad():
-            for s in range(0, m, batch_size):
-                b = to_device(post.train.batch(idx[s:s + batch_size]), post.device)
-                calls.clear()
-                loss = example_loss(post.loss_fn(post.model, b)).sum()
-                live = [c for c in calls if c[2].requires_grad]
-                gs = torch.autograd.grad(loss, [c[2] for c in live], allow_unused=True) if live and loss.requires_grad else []
-                for (name, x, _), g in zip(live, gs):
-                    if g is None: continue
-                    blk = blocks[name]
-                    a, g = layer_rows(blk.module, x, g.detach())
-                    g = g.double()
-                    # a block with one side wider than max_full is kept diagonal on both: a full side would cost a
-                    # matrix product over the huge one at every step (an unembedding: 50,304 × 129 × 129 per product)
-                    wide = g.shape[1] > max_full or (blk.module.num_embeddings if blk.kind == 'embedding' else a.shape[-1] + (blk.bias is not None)) > max_full
-                    G[name] = G.get(name, 0.) + ((g * g).sum(0) if wide else g.T @ g)
-                    if blk.kind == 'embedding':
-                        A[name] = A.get(name, 0.) + torch.bincount(a, minlength=blk.module.num_embeddings).double()
-                    else:
-                        a = a.double()
-                        if blk.bias is not None: a = torch.cat([a, torch.ones(len(a), 1, dtype=a.dtype, device=a.device)], 1)
-                        A[name] = A.get(name, 0.) + ((a * a).sum(0) if wide else a.T @ a)
-                    rows[name] = rows.get(name, 0) + len(a)
-    finally:
-        for h in hooks: h.remove()
-        calls.clear()
+    for name, x, g, _ in _layer_passes(post, blocks, idx, batch_size):
+        blk = blocks[name]
+        a, g = layer_rows(blk.module, x, g)
+        g = g.double()
+        # a block with one side wider than max_full is kept diagonal on both: a full side would cost a
+        # matrix product over the huge one at every step (an unembedding: 50,304 × 129 × 129 per product)
+        wide = g.shape[1] > max_full or (blk.module.num_embeddings if blk.kind == 'embedding' else a.shape[-1] + (blk.bias is not None)) > max_full
+        G[name] = G.get(name, 0.) + ((g * g).sum(0) if wide else g.T @ g)
+        if blk.kind == 'embedding':
+            A[name] = A.get(name, 0.) + torch.bincount(a, minlength=blk.module.num_embeddings).double()
+        else:
+            a = a.double()
+            if blk.bias is not None: a = torch.cat([a, torch.ones(len(a), 1, dtype=a.dtype, device=a.device)], 1)
+            A[name] = A.get(name, 0.) + ((a * a).sum(0) if wide else a.T @ a)
+        rows[name] = rows.get(name, 0) + len(a)
     return {k: (A[k] / rows[k], G[k] / m, blocks[k].bias is not None) for k in blocks if k in A}
 
 # %% ../nbs/03b_preconditioner.ipynb #b8f0d5d1
@@ -236,6 +241,7 @@ class KroneckerPreconditioner:
                  factors:dict, # `kronecker_factors(post)`
                  other_curvature:float|None=None, # Fisher curvature assumed for parameters outside the blocks (default: the blocks' mean)
                  scale:float=1.0, # s: the Hessian taken as s·F (F: the empirical Fisher the factors estimate)
+                 eigenvalues:dict|None=None, # {block: [out, in']} the Fisher's diagonal in each Kronecker eigenbasis (`eigenvalue_correction`), instead of g_i a_j
                 ):
         self.names, self.shapes = list(post.center), {k: v.shape for k, v in post.center.items()}
         self.scale, self.nbeta, self.gamma = float(scale), post.nbeta, post.gamma
@@ -245,7 +251,7 @@ class KroneckerPreconditioner:
         for name, (A, G, has_bias) in factors.items():
             blk = layers[name]
             (a, Qa), (g, Qg) = _eig(A), _eig(G)
-            curv = g[:, None] * a[None, :]                      # the Fisher's eigenvalues in the block's eigenbasis, out × in
+            curv = g[:, None] * a[None, :] if eigenvalues is None else eigenvalues[name].double().clamp(min=0)  # the Fisher in the block's eigenbasis, out × in
             lam = post.nbeta * self.scale * curv + post.gamma
             if not bool((lam > 0).all()):
                 raise ValueError(f"Layer {name!r} has directions without curvature (e.g. an input that is always 0) and gamma={post.gamma:g}: "
@@ -357,6 +363,45 @@ class KroneckerPreconditioner:
     def rank(self) -> int: return 0 if self.V is None else len(self.c)
     def __repr__(self): return (f"KroneckerPreconditioner({len(self.blocks)} Kronecker blocks, {len(self.scalar)} scalar parameters, "
                                 f"deflation rank {self.rank}, scale {self.scale:.3g})")
+
+# %% ../nbs/03b_preconditioner.ipynb #6a7acd80
+def _example_grads(blk:Block, x:Tensor, gout:Tensor, B:int) -> Tensor:
+    "Each example's gradient of a (non-embedding) block as an out × in matrix (with the bias column): [B, out, in']."
+    a, g = layer_rows(blk.module, x, gout)
+    a, g = a.double().reshape(B, -1, a.shape[-1]), g.double().reshape(B, -1, g.shape[-1])
+    if blk.bias is not None: a = torch.cat([a, torch.ones(*a.shape[:2], 1, dtype=a.dtype, device=a.device)], -1)
+    return g.transpose(1, 2) @ a
+
+def eigenvalue_correction(post:LocalPosterior,
+                          factors:dict, # `kronecker_factors(post, ...)`: their eigenbases are kept
+                          examples:int=512, seed:int=0, batch_size:int=32,
+                          memory:int=2 ** 25, # numbers held at a time for the examples' gradient matrices
+                         ) -> dict:
+    "{module name: [out, in'] the Fisher's diagonal in each block's Kronecker eigenbasis}, from each example's gradient (EK-FAC)."
+    blocks = kronecker_blocks(post)
+    eig = {k: (_eig(A)[1], _eig(G)[1]) for k, (A, G, _) in factors.items()}
+    idx = calibration_index(post, examples, seed); m = len(idx)
+    acc = {}
+    for name, x, g, B in _layer_passes(post, {k: blocks[k] for k in factors}, idx, batch_size):
+        blk, (Qa, Qg) = blocks[name], eig[name]
+        if blk.kind == 'embedding':  # an example's gradient lives on the columns of its own tokens: project those only
+            ids, gg = x.reshape(B, -1), g.double().reshape(B, -1, g.shape[-1])
+            out = acc.setdefault(name, torch.zeros(g.shape[-1], blk.module.num_embeddings, dtype=torch.float64, device=g.device))
+            for e in range(B):
+                u, inv = torch.unique(ids[e], return_inverse=True)
+                cols = torch.zeros(len(u), gg.shape[-1], dtype=torch.float64, device=g.device).index_add_(0, inv, gg[e]).T  # [d, |u|]
+                if Qg is not None: cols = Qg.T.to(cols) @ cols
+                out[:, u] += cols ** 2
+            continue
+        rows = x.numel() // B // max(x.shape[-1], 1)
+        step = max(1, memory // max(1, g.shape[-1] * (x.shape[-1] + 1) * max(rows, 1)))
+        for s in range(0, B, step):
+            e = slice(s, min(B, s + step))
+            Ge = _example_grads(blk, x[e], g[e], min(B, s + step) - s)
+            if Qg is not None: Ge = Qg.T.to(Ge) @ Ge
+            if Qa is not None: Ge = Ge @ Qa.to(Ge)
+            acc[name] = acc.get(name, 0.) + (Ge ** 2).sum(0)
+    return {k: v / m for k, v in acc.items()}
 
 # %% ../nbs/03b_preconditioner.ipynb #60f9fa58
 def _flatteners(post):
