@@ -5,7 +5,10 @@ the scores of `bif()` with every default match the closed form `exact_bif_linreg
 slope (least squares through 0) in [0.9, 1.1], Pearson ≥ 0.95. Why they can miss, and by how much, is worked out in
 closed form below (`sampler_covariance`): the minibatch correction removes the noise of the K-FAC Fisher, not of the
 true per-example gradient covariance, and at the cap (κ·max f/λ = 0.8) an error of the Fisher in one direction moves
-the posterior's width there by 0.8 times that error.
+the posterior's width there by 0.8 times that error. Over 40 draws of the data (`python bench/magnitudes.py survey`) the
+closed-form slope is 1.026 on average (sd 0.047, from 0.955 to 1.199), outside [0.9, 1.1] on 3 of them; with the true
+gradient covariance in the correction it would be 1.016 (sd 0.020; one draw at 1.10, where the minibatch's noise exceeds
+the injected noise in one direction); with EK-FAC's refitted eigenvalues 1.027 (sd 0.023, one draw at 1.12).
 
 Error bars: five seeds of the same run. For every score, z = (score_s − mean of the other seeds) / √(se_s² + Σ_{t≠s}
 se_t²/(K−1)²), the variance of the difference when each run's stderr is right (K = 5 seeds). With C chains the stderr
@@ -15,7 +18,7 @@ to the five seeds (`permutation_sd`): the chains are independent and exchangeabl
 sd(z) varies with the number of chains and seeds and the correlation between the scores' errors, which no count of
 entries would.
 """
-import math, warnings
+import dataclasses, math
 import pytest, torch
 from torch import nn
 from bif_nbdev.all import bif, calibrate, sample, squared_loss, cross_entropy_loss, exact_bif_linreg, linreg_posterior, compare_scores
@@ -69,7 +72,7 @@ def test_defaults_match_the_closed_form(sigma):
                    "direction on this draw; at the noise cap 0.8 the minibatch adds more noise than the correction removes there. "
                    "Closed-form slope of the sampler 1.20 (test_the_miss_is_the_fisher_s), measured 1.13, 1.28, 1.18 (seeds 0-2).")
 def test_defaults_match_the_closed_form_on_another_draw():
-    "The same problem, another draw of the data (3 of 40 draws miss [0.9, 1.1] in closed form: see the module's docstring)."
+    "The same problem, another draw of the data: one of the 3 of 40 draws that miss [0.9, 1.1] in closed form (module docstring)."
     model, train, query, sol = noisy_linreg(1.0, seed=1)
     res = bif(model, train, query, squared_loss, progress=False)
     c = compare_scores(res.scores, closed_form(res, train, query, sol))
@@ -103,7 +106,10 @@ def sampler_covariance(cal, X:torch.Tensor, Y:torch.Tensor, sol:torch.Tensor, fi
     G = -(Y - X @ sol)[:, None] * X
     Sigma = (G - G.mean(0)).T @ (G - G.mean(0)) / n
     if fisher is None: RR = _as_matrix(lambda x: pre.sqrt(x, cal.kappa), d, names, shapes); RR = RR @ RR.T
-    else: RR = M - cal.kappa * M @ fisher @ M
+    else:  # M − κMFM, clamped at 0 as the engine clamps: noise cannot be taken out of a direction that has too little
+        e, V = torch.linalg.eigh(M); Mh = V @ torch.diag(e.sqrt()) @ V.T
+        e, V = torch.linalg.eigh(I - cal.kappa * Mh @ fisher @ Mh)
+        RR = Mh @ V @ torch.diag(e.clamp(min=0)) @ V.T @ Mh
     B, eps = cal.batch_size, cal.eps
     C = cal.nbeta ** 2 * (n - B) / (B * (n - 1)) * Sigma if B < n else 0 * Sigma
     P = I - eps / 2 * M @ A
@@ -117,12 +123,12 @@ def _slope_of(V, cal, X, Y, Xq, Yq, sol):
     r, rq, K = Y - X @ mean, Yq - Xq @ mean, X @ V @ Xq.T
     return compare_scores(-(r[:, None] * rq[None] * K + 0.5 * K ** 2), exact_bif_linreg(X, Y, Xq, Yq, sol, cal.nbeta, cal.gamma))['slope']
 
-@pytest.mark.parametrize('seed, engine', [(0, 0.967), (1, 1.199), (2, 0.970)])
-def test_the_miss_is_the_fisher_s(seed, engine):
+@pytest.mark.parametrize('seed, engine, true', [(0, 0.967, 1.002), (1, 1.199, 1.101), (2, 0.970, 1.002)])
+def test_the_miss_is_the_fisher_s(seed, engine, true):
     """Where the slope comes from, in closed form on three draws: with the true gradient covariance in place of K-FAC's F
     the correction is exact (κ and the Leimkuhler-Matthews factor 1/(1 − ε/4) are right; seed 1 keeps 10%: there the
     minibatch's noise exceeds the injected noise in one direction, and the clamp at 0 cannot remove it); with K-FAC's F
-    the slope is what the runs measure (0.985, 1.126, 0.950 at seed 0). A full batch (no minibatch noise) gives 1."""
+    the slope is what the runs measure (with seed 0: 0.985, 1.126, 0.950). A full batch (no minibatch noise) gives 1."""
     model, train, query, sol = noisy_linreg(1.0, seed=seed)
     n = len(train[0])
     cal = calibrate(model, train, squared_loss, budget=sampling_cost(SamplingArguments(), n, len(query[0]), default_batch_size(n)))
@@ -131,8 +137,7 @@ def test_the_miss_is_the_fisher_s(seed, engine):
     test = lambda V: _slope_of(V, cal, X, Y, Xq, Yq, sol)
     assert abs(test(V) - engine) < 0.005, test(V)
     V_true, _ = sampler_covariance(cal, X, Y, sol, fisher=Sigma)
-    assert abs(test(V_true) - 1) < (0.11 if seed == 1 else 0.005), test(V_true)
-    import dataclasses
+    assert abs(test(V_true) - true) < 0.005, test(V_true)
     V_full, _ = sampler_covariance(dataclasses.replace(cal, batch_size=n, kappa=0.), X, Y, sol)
     assert abs(test(V_full) - 1) < 1e-3
 
