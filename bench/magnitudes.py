@@ -41,7 +41,7 @@ def survey(draws:int):
         rows.append(r)
         print(f"{seed:4d} {cal.batch_size:4d} " + ' '.join(f"{x:7.3f}" for x in r), flush=True)
     a = torch.tensor(rows)
-    names = ['engine (K-FAC F, cap 0.8)', 'true Σ in the correction', 'EK-FAC eigenvalues', 'K-FAC, traces matched', 'cap 0.5 (larger batch)']
+    names = ['engine (its EK-FAC F, cap 0.8)', 'true Σ in the correction', 'EK-FAC refit of its F', 'its F, traces matched', 'cap 0.5 (larger batch)']
     print()
     for j, nm in enumerate(names):
         c = a[:, j]

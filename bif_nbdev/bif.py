@@ -748,8 +748,7 @@ def _scores_from(sc:StreamingCov, shape):
     scores = (-sc.cov()).float().reshape(shape)
     corr = (-sc.corr()).float().reshape(shape)
     stderr = None
-    if sc.chains >= 2:
-        stderr = (sc.chain_cov().std(0) / math.sqrt(sc.chains)).float().reshape(shape)
+    if sc.chains >= 2: stderr = sc.jackknife_se().float().reshape(shape)  # leave one chain out: counts the chains' disagreement
     return scores, corr, stderr
 
 def _reliability(stats:dict, seed:int=0) -> Tensor|None:

@@ -100,7 +100,7 @@ class CalibrationArguments(Arguments):
     eigen_correction: bool = arg(True, "re-estimate the Fisher's eigenvalues in the Kronecker eigenbasis from each example's gradient (EK-FAC; one more backward pass)")
     deflate: int = arg(128, "stiff directions of the preconditioned curvature scaled down to 1 (found by Lanczos; fewer where r·d > 2²⁶ numbers)")
     calib_examples: int = arg(4096, "training examples (a fixed random subset, all when there are fewer) used by the estimates")
-    seed: int = arg(0, "seed of every random choice of the calibration")
+    calib_seed: int = arg(0, "seed of the calibration's random choices (its subset, probes, Lanczos start); `bif`'s `seed` moves only the chains")
     progress: bool = arg(False, "show which calibration stage runs")
 
     def check(self):
@@ -122,7 +122,7 @@ class CalibrationArguments(Arguments):
         self._set('max_full', check_int('max_full', self.max_full, 1))
         self._set('deflate', check_int('deflate', self.deflate, 0))
         self._set('calib_examples', check_int('calib_examples', self.calib_examples, 1))
-        self._set('seed', check_int('seed', self.seed, 0))
+        self._set('calib_seed', check_int('calib_seed', self.calib_seed, 0))
         check_choice('progress', self.progress, (True, False))
         p = self.precond
         if not (p is None or isinstance(p, dict) or hasattr(p, 'apply') or (isinstance(p, str) and p in ('auto', 'kfac'))):
@@ -309,7 +309,7 @@ def _calibrate(model, ex:Examples, loss_fn, a:CalibrationArguments, stage, budge
     fit, factors = isinstance(a.precond, str) and not (a.precond == 'auto' and a.eps is not None), None
     if fit:
         stage('Kronecker factors')
-        factors = kronecker_factors(post0, a.calib_examples, a.seed, max_full=a.max_full)
+        factors = kronecker_factors(post0, a.calib_examples, a.calib_seed, max_full=a.max_full)
         blocks = kronecker_blocks(post0)
         covered = sum(post0.center[b.weight].numel() + (post0.center[b.bias].numel() if b.bias else 0) for k, b in blocks.items() if k in factors)
         info['kfac_coverage'] = covered / post0.dim
@@ -317,13 +317,13 @@ def _calibrate(model, ex:Examples, loss_fn, a:CalibrationArguments, stage, budge
     eigs = None
     if fit and a.eigen_correction:
         stage('eigenvalue correction')
-        eigs = eigenvalue_correction(post0, factors, a.calib_examples, a.seed)
+        eigs = eigenvalue_correction(post0, factors, a.calib_examples, a.calib_seed)
     # 2. the ends of the spectrum (Lanczos on gradient differences)
     steps = a.lanczos_steps or lanczos_budget(budget, min(a.calib_examples, n), post0.dim)
     k1 = int(min(40, max(4, 0.35 * steps))); k2 = max(4, steps - k1 - 2)  # for H, then for the preconditioned curvature (2 go to its scale)
     if (a.gamma is None and a.damping is None) or a.eps is None:
         stage('Lanczos on H')
-        spectrum = hessian_extremes(post0, a.calib_examples, k1, a.seed)
+        spectrum = hessian_extremes(post0, a.calib_examples, k1, a.calib_seed)
         info.update({k: spectrum[k] for k in ('lambda_min', 'lambda_max', 'lanczos_steps', 'hvp')})
     # 3. the damping
     if a.gamma is not None: gamma = a.gamma
@@ -339,7 +339,7 @@ def _calibrate(model, ex:Examples, loss_fn, a:CalibrationArguments, stage, budge
     precond, kind = (a.precond if not isinstance(a.precond, str) else None), None
     if fit:
         stage('preconditioned Lanczos')
-        precond, more = fit_sampler_preconditioner(post, factors, calibration_batch(post, a.calib_examples, a.seed), k2, a.deflate, a.seed, eigs)
+        precond, more = fit_sampler_preconditioner(post, factors, calibration_batch(post, a.calib_examples, a.calib_seed), k2, a.deflate, a.calib_seed, eigs)
         kind = 'kfac'; info.update(more)
     # 5. the step, the minibatch it can afford, and the minibatch's noise
     eps_factor = a.eps_factor or (0.5 if a.scheme == 'lm' else 0.2)
@@ -357,7 +357,7 @@ def _calibrate(model, ex:Examples, loss_fn, a:CalibrationArguments, stage, budge
     probe = a.probe_steps if a.probe_steps is not None else (100 if budget is None else int(min(100, 0.05 * budget / (8 * 3 * B))))
     if a.eps is None and probe >= 5:
         stage('stability probe')
-        eps, info['eps_halvings'] = stability_probe(post, eps, precond, a.scheme, kappa_at, probe, chains=8, seed=a.seed)
+        eps, info['eps_halvings'] = stability_probe(post, eps, precond, a.scheme, kappa_at, probe, chains=8, seed=a.calib_seed)
     kappa = kappa_at(eps)
     if correct: info['minibatch_noise_max'] = kappa * mr  # above 1 (an explicit eps): not all of it can be removed
     info['damping'] = gamma / nbeta

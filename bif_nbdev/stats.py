@@ -9,7 +9,8 @@ import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['StreamingCov', 'cov', 'var', 'corr', 'chain_cov', 'mean', 'merge', 'state_dict', 'load_state_dict', 'select']
+__all__ = ['StreamingCov', 'cov', 'var', 'corr', 'chain_cov', 'mean', 'jackknife_se', 'merge', 'state_dict', 'load_state_dict',
+           'select']
 
 # %% ../nbs/04_streaming_cov.ipynb #f8f2e3ae
 class StreamingCov:
@@ -123,7 +124,25 @@ def mean(self:StreamingCov):
     "Pooled means (of x, of y)."
     N, mux, muy, *_ = self._pooled(); return mux, muy
 
-for _f in (cov, var, corr, chain_cov, mean): setattr(StreamingCov, _f.__name__, _f)
+def jackknife_se(self:StreamingCov) -> Tensor:
+    """Standard error of the pooled `cov()` by leaving out one chain at a time [n_x, n_y]: it counts the spread of the
+    chains' means, which a plain std of `chain_cov()` misses when chains have not mixed."""
+    self.flush(); C = self.chains
+    if C < 2: raise ValueError("A jackknife over chains needs at least 2 chains.")
+    T = self.count
+    S_m = self.m_xy.double().sum(0)                                            # Σ_c M_c
+    S_t = torch.einsum('c,ci,cj->ij', T, self.mean_x, self.mean_y)             # Σ_c T_c μ_c ν_cᵀ
+    sx, sy, N = (T[:, None] * self.mean_x).sum(0), (T[:, None] * self.mean_y).sum(0), T.sum()
+    s1 = torch.zeros_like(S_m); s2 = torch.zeros_like(S_m)
+    for j in range(C):
+        Nj = N - T[j]
+        mx, my = (sx - T[j] * self.mean_x[j]) / Nj, (sy - T[j] * self.mean_y[j]) / Nj
+        cj = (S_m - self.m_xy[j].double() + S_t - T[j] * torch.outer(self.mean_x[j], self.mean_y[j]) - Nj * torch.outer(mx, my)) / (Nj - 1)
+        s1 += cj; s2 += cj * cj
+    mean = s1 / C
+    return ((C - 1) / C * (s2 - C * mean * mean).clamp(min=0)).sqrt()
+
+for _f in (cov, var, corr, chain_cov, mean, jackknife_se): setattr(StreamingCov, _f.__name__, _f)
 
 # %% ../nbs/04_streaming_cov.ipynb #e5085f6a
 def merge(self:StreamingCov, other:StreamingCov) -> StreamingCov:
