@@ -17,7 +17,7 @@ from .bif import bif, sample, SamplingArguments, BIFResult, load_result
 from .diagnostics import trace_diagnostics, ranking_noise, seed_agreement, subset_reliability, rank_normalized_rhat, ess_bulk, ess_tail
 from .compare import compare_scores
 from .hf import (causal_lm_loss, causal_lm_sequence_loss, token_mask, align_left, text_loader, make_word_tokenizer, token_strings,
-                          load_causal_lm, make_tiny_gptneox, train_causal_lm, make_structured_corpus)
+                          load_causal_lm, make_tiny_gptneox, train_causal_lm, make_structured_corpus, probe_accuracy)
 from .tokens import top_token_influences, chunked_top_k, token_table, token_heatmap, influence_html, TokenExplorer
 from .baselines import attribute, grad_similarity, tracin, trak, kronfluence_influence
 from .lds import lds, lds_setting, lds_ground_truth, LDSSetting, LDS_SETTINGS
@@ -35,7 +35,7 @@ __all__ = ['Examples', 'as_examples', 'cross_entropy_loss', 'squared_loss', 'per
            'trace_diagnostics', 'ranking_noise', 'seed_agreement', 'subset_reliability', 'rank_normalized_rhat', 'ess_bulk', 'ess_tail',
            'compare_scores',
            'causal_lm_loss', 'causal_lm_sequence_loss', 'token_mask', 'align_left', 'text_loader', 'make_word_tokenizer', 'token_strings',
-           'load_causal_lm', 'make_tiny_gptneox', 'train_causal_lm', 'make_structured_corpus',
+           'load_causal_lm', 'make_tiny_gptneox', 'train_causal_lm', 'make_structured_corpus', 'probe_accuracy',
            'top_token_influences', 'chunked_top_k', 'token_table', 'token_heatmap', 'influence_html', 'TokenExplorer',
            'attribute', 'grad_similarity', 'tracin', 'trak', 'kronfluence_influence',
            'lds', 'lds_setting', 'lds_ground_truth', 'LDSSetting', 'LDS_SETTINGS',
