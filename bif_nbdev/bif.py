@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib, dataclasses, hashlib, inspect, json, math, os, tempfile, threading, time, warnings, weakref
 from dataclasses import dataclass, field
 from typing import Callable
+from fastcore.basics import patch
 import numpy as np
 import torch
 from torch import nn, Tensor
@@ -108,7 +109,7 @@ class BIFResult:
     query_trace: Tensor  # [chains, draws, n_query] each query's loss at each kept draw
     sequence: 'BIFResult|None' = None  # per-sequence result when the losses are per token
     trajectories: dict|None = None     # {'train': [C, T, n(, S)], 'query': [C, T, q(, S')]} when asked for
-    reliability: Tensor|None = None    # [n_query] the subset-sum reliability of each query's scores (chapter 5b; None with one chain)
+    reliability: Tensor|None = None    # [n_query] the subset-sum reliability of each query's scores (None with one chain)
     sign: str = SIGN_NOTE
 
     @property
@@ -124,23 +125,27 @@ class BIFResult:
     def ess(self) -> float: "The smallest bulk ESS, training or query trace."; return self.diagnostics.ess_bulk
     @property
     def rhat(self) -> float: "The largest rank-normalized R̂, training or query trace."; return self.diagnostics.rhat
-    def noise(self, k:int=10) -> RankingNoise:
-        "Which of each query's top-k and bottom-k training examples are within their error bars (chapter 5b)."
-        r = self.per_sequence()
-        if r.stderr is None: raise ValueError("A run with one chain has no error bars: use chains ≥ 2.")
-        return ranking_noise(r.scores, r.stderr, min(k, r.scores.shape[0] // 2))
 
-    def __repr__(self):
-        c, rel = self.config, self.reliability
-        s = (f"BIFResult(scores {tuple(self.scores.shape)}, chains={len(c.get('chains_kept', [])) or c.get('chains')}, "
-             f"draws={c.get('draws')}, eps={c.get('eps'):.3g}, gamma={c.get('gamma'):.3g}, nbeta={c.get('nbeta'):.3g}, "
-             f"R̂={self.rhat:.3f}, ESS={self.ess:.0f}" + (f", reliability={rel.mean():.2f}" if rel is not None else '') + ")\n"
-             "  sign: negative = helpful; see .sign")
-        if self.stderr is not None and self.per_sequence().scores.shape[0] >= 4:
-            w = self.noise().warning
-            if w: s += f"\n  ⚠ {w}"
-        if not self.diagnostics.ok: s += ''.join(f"\n  ⚠ {p}" for p in self.diagnostics.problems())
-        return s
+# %% ../nbs/05_bif.ipynb #138a91d1
+@patch
+def noise(self:BIFResult, k:int=10) -> RankingNoise:
+    "Which of each query's top-k and bottom-k training examples are within their error bars (see *MCMC diagnostics*)."
+    r = self.per_sequence()
+    if r.stderr is None: raise ValueError("A run with one chain has no error bars: use chains ≥ 2.")
+    return ranking_noise(r.scores, r.stderr, min(k, r.scores.shape[0] // 2))
+
+@patch
+def __repr__(self:BIFResult):
+    c, rel = self.config, self.reliability
+    s = (f"BIFResult(scores {tuple(self.scores.shape)}, chains={len(c.get('chains_kept', [])) or c.get('chains')}, "
+         f"draws={c.get('draws')}, eps={c.get('eps'):.3g}, gamma={c.get('gamma'):.3g}, nbeta={c.get('nbeta'):.3g}, "
+         f"R̂={self.rhat:.3f}, ESS={self.ess:.0f}" + (f", reliability={rel.mean():.2f}" if rel is not None else '') + ")\n"
+         "  sign: negative = helpful; see .sign")
+    if self.stderr is not None and self.per_sequence().scores.shape[0] >= 4:
+        w = self.noise().warning
+        if w: s += f"\n  ⚠ {w}"
+    if not self.diagnostics.ok: s += ''.join(f"\n  ⚠ {p}" for p in self.diagnostics.problems())
+    return s
 
 # %% ../nbs/05_bif.ipynb #d1658a19
 def per_sequence(self:BIFResult) -> BIFResult:
@@ -194,6 +199,7 @@ def write_tensors(tensors:dict, path, metadata:dict):
         if os.path.exists(tmp): os.unlink(tmp)
         raise
 
+# %% ../nbs/05_bif.ipynb #fadf2dc3
 def read_tensors(path, what:str='file') -> tuple:
     "(metadata, tensors) of a safetensors file, its checksum verified when it has one."
     from safetensors import safe_open
@@ -344,7 +350,7 @@ class SamplingArguments(Arguments):
     draws: int|str = arg('auto', "kept draws per chain, or 'auto': blocks of 50 until the scores' mean reliability reaches `reliability` (or `max_draws`, `max_seconds`)")
     burnin: int|None = arg(None, "SGLD steps discarded before the first kept draw (default: the calibration's `default_burnin`)")
     thin: int|str = arg('auto', "SGLD steps between kept draws, or 'auto': about 1/ε with a matrix preconditioner (the bulk's correlation time), 1 without")
-    reliability: float = arg(0.9, "with draws='auto': the mean subset-sum reliability of the queries' scores to reach (chapter 5b)")
+    reliability: float = arg(0.9, "with draws='auto': the mean subset-sum reliability of the queries' scores to reach (see *MCMC diagnostics*)")
     max_draws: int = arg(500, "with draws='auto': at most this many kept draws per chain")
     max_seconds: float|None = arg(None, "with draws='auto': stop adding draws after this many seconds (the run so far is returned)")
     seed: int = arg(0, "seed of the chains (chain c's generator depends only on (seed, c))")
@@ -361,28 +367,31 @@ class SamplingArguments(Arguments):
     reuse_step_losses: object = arg('auto', "take a kept draw's minibatch rows from the next step's forward pass (True, False, or 'auto': where chains run one by one)")
     progress: bool = arg(True, "progress bars")
 
-    def check(self):
-        self._set('chains', check_int('chains', self.chains))
-        if self.draws != 'auto': self._set('draws', check_int('draws', self.draws, 2))
-        self._set('burnin', check_int('burnin', self.burnin, 0, none_ok=True))
-        if self.thin != 'auto': self._set('thin', check_int('thin', self.thin))
-        if not 0 < check_float('reliability', self.reliability, none_ok=False) < 1: raise ValueError(f"reliability must be between 0 and 1, got {self.reliability}.")
-        self._set('max_draws', check_int('max_draws', self.max_draws, 2))
-        self._set('max_seconds', check_float('max_seconds', self.max_seconds))
-        self._set('seed', check_int('seed', self.seed, 0))
-        self._set('eval_batch_size', check_int('eval_batch_size', self.eval_batch_size))
-        check_choice('vectorize', self.vectorize, (True, False, 'auto'))
-        check_choice('on_diverge', self.on_diverge, ('raise', 'drop'))
-        if self.checkpoint is not None and not isinstance(self.checkpoint, (str, os.PathLike)):
-            raise TypeError(f"checkpoint must be a file path, got {type(self.checkpoint).__name__}.")
-        self._set('checkpoint_every', check_int('checkpoint_every', self.checkpoint_every))
-        self._set('buffer', check_int('buffer', self.buffer))
-        check_choice('pooled_stats', self.pooled_stats, (True, False))
-        check_choice('comoment_dtype', self.comoment_dtype, ('float64', 'float32'))
-        self._set('max_stats_gb', check_float('max_stats_gb', self.max_stats_gb))
-        check_choice('reuse_step_losses', self.reuse_step_losses, (True, False, 'auto'))
-        check_choice('keep_trajectories', self.keep_trajectories, (True, False))
-        check_choice('progress', self.progress, (True, False))
+# %% ../nbs/05_bif.ipynb #f86d6fea
+@patch
+def check(self:SamplingArguments):
+    "Normalize and validate every field (called once, when the arguments are built)."
+    self._set('chains', check_int('chains', self.chains))
+    if self.draws != 'auto': self._set('draws', check_int('draws', self.draws, 2))
+    self._set('burnin', check_int('burnin', self.burnin, 0, none_ok=True))
+    if self.thin != 'auto': self._set('thin', check_int('thin', self.thin))
+    if not 0 < check_float('reliability', self.reliability, none_ok=False) < 1: raise ValueError(f"reliability must be between 0 and 1, got {self.reliability}.")
+    self._set('max_draws', check_int('max_draws', self.max_draws, 2))
+    self._set('max_seconds', check_float('max_seconds', self.max_seconds))
+    self._set('seed', check_int('seed', self.seed, 0))
+    self._set('eval_batch_size', check_int('eval_batch_size', self.eval_batch_size))
+    check_choice('vectorize', self.vectorize, (True, False, 'auto'))
+    check_choice('on_diverge', self.on_diverge, ('raise', 'drop'))
+    if self.checkpoint is not None and not isinstance(self.checkpoint, (str, os.PathLike)):
+        raise TypeError(f"checkpoint must be a file path, got {type(self.checkpoint).__name__}.")
+    self._set('checkpoint_every', check_int('checkpoint_every', self.checkpoint_every))
+    self._set('buffer', check_int('buffer', self.buffer))
+    check_choice('pooled_stats', self.pooled_stats, (True, False))
+    check_choice('comoment_dtype', self.comoment_dtype, ('float64', 'float32'))
+    self._set('max_stats_gb', check_float('max_stats_gb', self.max_stats_gb))
+    check_choice('reuse_step_losses', self.reuse_step_losses, (True, False, 'auto'))
+    check_choice('keep_trajectories', self.keep_trajectories, (True, False))
+    check_choice('progress', self.progress, (True, False))
 
 # %% ../nbs/05_bif.ipynb #a0429293
 _IN_USE = weakref.WeakKeyDictionary()  # model -> (thread id, depth): one thread attributes a model at a time
@@ -496,44 +505,60 @@ def _resolve_reuse(reuse, post:LocalPosterior, vectorize, eval_batch_size, chain
     if reuse not in (True, False): raise ValueError(f"reuse_step_losses must be True, False or 'auto', got {reuse!r}.")
     return reuse
 
+# %% ../nbs/05_bif.ipynb #ff4aa922
+def _record(run:_Run, post:LocalPosterior, qpost:LocalPosterior, train_ex:Examples, query_ex:Examples, eval_batch_size:int,
+            train_len, query_len, vectorize, train_share:float, known=None):
+    "One kept draw at the current weights: every loss, into the estimators and traces (`known`: rows already evaluated)."
+    st, n_rows, q = run.state, len(train_ex), len(query_ex)
+    xt = chain_losses(post, st.params, train_ex, eval_batch_size, train_len, vectorize, known)
+    yt = chain_losses(qpost, st.params, query_ex, eval_batch_size, query_len, vectorize)
+    _update(run.stats['main'], xt.reshape(st.chains, -1), yt.reshape(st.chains, -1))
+    if train_len is not None: _update(run.stats['sequence'], xt.sum(2), yt.sum(2))
+    run.traces['train'].append(example_loss(xt.reshape(-1, *xt.shape[2:])).reshape(st.chains, n_rows).mean(1).cpu() * train_share)
+    run.traces['query'].append(example_loss(yt.reshape(-1, *yt.shape[2:])).reshape(st.chains, q).cpu())  # each query's loss
+    if run.trajs is not None: run.trajs['train'].append(xt.cpu()); run.trajs['query'].append(yt.cpu())
+
+# %% ../nbs/05_bif.ipynb #4520650e
+def _step(run:_Run, post:LocalPosterior, record:Callable, reuse:bool, eps:float, precond, scheme:str, kappa:float, vectorize) -> Tensor:
+    "One SGLD step of every chain, recording a waiting draw first; returns the chains' minibatch losses."
+    if run.pending and reuse:  # the step's forward pass at these weights gives the minibatch rows' losses
+        g = sgld_gradients(post, run.state, vectorize, keep_losses=True)
+        record((g.idx, g.losses)); run.pending = False
+        loss = sgld_update(post, run.state, g, eps, precond, scheme, kappa)
+    else:
+        if run.pending: record(); run.pending = False
+        loss = sgld_step(post, run.state, eps, vectorize, precond, scheme, kappa)
+    if 'minibatch' in run.traces: run.traces['minibatch'].append(loss.detach().float().cpu())
+    return loss
+
+# %% ../nbs/05_bif.ipynb #9f707244
+def _drop_diverged(run:_Run, post:LocalPosterior, bad:list, eps:float, on_diverge:str, allow_empty:bool, where:str) -> bool:
+    "Drop the diverged chains `bad` from `run` (or raise, naming eps); True when no chain is left."
+    st = run.state
+    msg = '; '.join(f"chain {st.chain_ids[c]}: {why}" for c, why in bad)
+    if on_diverge == 'raise' or (len(bad) == st.chains and not allow_empty): raise _divergence_error(st.step, msg, post, eps)
+    keep = [c for c in range(st.chains) if c not in {b for b, _ in bad}]
+    warnings.warn(f"Dropping diverged chains ({msg}); {len(keep)} remain{where}. A smaller eps (now {eps:.3g}) avoids this.")
+    run.state = select_chains(st, keep)
+    for sc in run.stats.values():
+        if sc.chains == st.chains: sc.select(keep)  # pooled statistics keep the dropped chain's earlier draws
+    run.traces = {k: [v[keep] for v in vs] for k, vs in run.traces.items()}
+    if run.trajs: run.trajs = {k: [v[keep] for v in vs] for k, vs in run.trajs.items()}
+    if not keep: run.pending = False
+    return not keep
+
+# %% ../nbs/05_bif.ipynb #26334d04
 def _sample(run:_Run, post:LocalPosterior, qpost:LocalPosterior, train_ex:Examples, query_ex:Examples, *, total:int, burnin:int,
             thin:int, eps:float, precond, scheme:str, vectorize, eval_batch_size:int, train_len, query_len, loss0:float, kappa:float=0.,
             on_diverge:str, reuse:bool, train_share:float=1.0, where:str='', after_step=None, allow_empty:bool=False):
     """Advance `run` to step `total`. `train_ex` may be a shard of the posterior's training set (then `reuse` must be False).
     With `allow_empty` (a distributed rank: other ranks' chains may live on) dropping every chain ends the run instead of raising."""
-    n_rows, q = len(train_ex), len(query_ex)
-    if reuse and n_rows != post.n: raise ValueError("reuse needs every training row evaluated here: the step's minibatch indexes the whole set.")
-    def record(known=None):  # one kept draw at the current weights: every loss, into the estimators and traces
-        st = run.state
-        xt = chain_losses(post, st.params, train_ex, eval_batch_size, train_len, vectorize, known)
-        yt = chain_losses(qpost, st.params, query_ex, eval_batch_size, query_len, vectorize)
-        _update(run.stats['main'], xt.reshape(st.chains, -1), yt.reshape(st.chains, -1))
-        if train_len is not None: _update(run.stats['sequence'], xt.sum(2), yt.sum(2))
-        run.traces['train'].append(example_loss(xt.reshape(-1, *xt.shape[2:])).reshape(st.chains, n_rows).mean(1).cpu() * train_share)
-        run.traces['query'].append(example_loss(yt.reshape(-1, *yt.shape[2:])).reshape(st.chains, q).cpu())  # each query's loss
-        if run.trajs is not None: run.trajs['train'].append(xt.cpu()); run.trajs['query'].append(yt.cpu())
+    if reuse and len(train_ex) != post.n: raise ValueError("reuse needs every training row evaluated here: the step's minibatch indexes the whole set.")
+    record = lambda known=None: _record(run, post, qpost, train_ex, query_ex, eval_batch_size, train_len, query_len, vectorize, train_share, known)
     while run.state.step < total:
-        if run.pending and reuse:  # the step's forward pass at these weights gives the minibatch rows' losses
-            g = sgld_gradients(post, run.state, vectorize, keep_losses=True)
-            record((g.idx, g.losses)); run.pending = False
-            loss = sgld_update(post, run.state, g, eps, precond, scheme, kappa)
-        else:
-            if run.pending: record(); run.pending = False
-            loss = sgld_step(post, run.state, eps, vectorize, precond, scheme, kappa)
-        if 'minibatch' in run.traces: run.traces['minibatch'].append(loss.detach().float().cpu())
+        loss = _step(run, post, record, reuse, eps, precond, scheme, kappa, vectorize)
         bad = _diverged(post, run.state, loss, loss0)
-        if bad:
-            st = run.state
-            msg = '; '.join(f"chain {st.chain_ids[c]}: {why}" for c, why in bad)
-            if on_diverge == 'raise' or (len(bad) == st.chains and not allow_empty): raise _divergence_error(st.step, msg, post, eps)
-            keep = [c for c in range(st.chains) if c not in {b for b, _ in bad}]
-            warnings.warn(f"Dropping diverged chains ({msg}); {len(keep)} remain{where}. A smaller eps (now {eps:.3g}) avoids this.")
-            run.state = select_chains(st, keep)
-            for sc in run.stats.values():
-                if sc.chains == st.chains: sc.select(keep)  # pooled statistics keep the dropped chain's earlier draws
-            run.traces = {k: [v[keep] for v in vs] for k, vs in run.traces.items()}
-            if run.trajs: run.trajs = {k: [v[keep] for v in vs] for k, vs in run.trajs.items()}
-            if not keep: run.pending = False; return
+        if bad and _drop_diverged(run, post, bad, eps, on_diverge, allow_empty, where): return
         s = run.state.step
         if s > burnin and (s - burnin) % thin == 0:
             if reuse and s < total: run.pending = True
@@ -628,6 +653,7 @@ def _more_draws(run:_Run, a:SamplingArguments, t0:float) -> bool:
     rel = _reliability(run.stats)
     return rel is not None and rel.mean().item() < a.reliability
 
+# %% ../nbs/05_bif.ipynb #ca57df76
 def _run(model, train_ex:Examples, query_ex:Examples, loss_fn, query_loss_fn, cal:Calibration, a:SamplingArguments, at:dict,
          device, callback, t0:float, post_ex:Examples|None=None) -> BIFResult:
     "Sample with `cal`'s hyperparameters (the posterior on `post_ex`, default the training rows scored); `at` = `losses_at_center(...)`."
@@ -731,6 +757,7 @@ def bif(model:nn.Module, # trained model; its current weights are w* (they are n
                 warnings.warn(f"{e} Every chain left the posterior: starting again with half the step size (eps={cal.eps / 2:.3g}).")
                 cal = cal.with_eps(cal.eps / 2)
 
+# %% ../nbs/05_bif.ipynb #48797b79
 def _with_fields(fn:Callable, *classes) -> inspect.Signature:
     "`fn`'s signature with the fields of `classes` as keyword-only parameters in place of `**settings`."
     sig = inspect.signature(fn)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses, difflib, math, numbers, os
 from dataclasses import dataclass, field
 from typing import Callable
+from fastcore.basics import patch
 import torch
 from torch import nn, Tensor
 from .core import *
@@ -103,30 +104,33 @@ class CalibrationArguments(Arguments):
     calib_seed: int = arg(0, "seed of the calibration's random choices (its subset, probes, Lanczos start); `bif`'s `seed` moves only the chains")
     progress: bool = arg(False, "show which calibration stage runs")
 
-    def check(self):
-        self._set('nbeta', check_float('nbeta', self.nbeta))
-        self._set('gamma', check_float('gamma', self.gamma, zero_ok=True))
-        self._set('damping', check_float('damping', self.damping))
-        if self.gamma is not None and self.damping is not None: raise ValueError("Give gamma or damping (= gamma/nbeta), not both.")
-        self._set('eps', check_float('eps', self.eps))
-        self._set('batch_size', check_int('batch_size', self.batch_size, 1, none_ok=True))
-        check_choice('scheme', self.scheme, SCHEMES)
-        self._set('damping_factor', check_float('damping_factor', self.damping_factor, zero_ok=True, none_ok=False))
-        self._set('damping_floor', check_float('damping_floor', self.damping_floor, zero_ok=True, none_ok=False))
-        self._set('eps_factor', check_float('eps_factor', self.eps_factor))
-        check_choice('minibatch_correction', self.minibatch_correction, (True, False))
-        check_choice('locality', self.locality, (True, False))
-        check_choice('eigen_correction', self.eigen_correction, (True, False))
-        self._set('probe_steps', check_int('probe_steps', self.probe_steps, 0, none_ok=True))
-        self._set('lanczos_steps', check_int('lanczos_steps', self.lanczos_steps, 10, none_ok=True))
-        self._set('max_full', check_int('max_full', self.max_full, 1))
-        self._set('deflate', check_int('deflate', self.deflate, 0))
-        self._set('calib_examples', check_int('calib_examples', self.calib_examples, 1))
-        self._set('calib_seed', check_int('calib_seed', self.calib_seed, 0))
-        check_choice('progress', self.progress, (True, False))
-        p = self.precond
-        if not (p is None or isinstance(p, dict) or hasattr(p, 'apply') or (isinstance(p, str) and p in ('auto', 'kfac'))):
-            raise ValueError(f"precond must be 'auto', 'kfac', None, a dict of diagonal tensors or a preconditioner object, got {p!r}.")
+# %% ../nbs/05a_calibrate.ipynb #efd7ea5d
+@patch
+def check(self:CalibrationArguments):
+    "Normalize and validate every field (called once, when the arguments are built)."
+    self._set('nbeta', check_float('nbeta', self.nbeta))
+    self._set('gamma', check_float('gamma', self.gamma, zero_ok=True))
+    self._set('damping', check_float('damping', self.damping))
+    if self.gamma is not None and self.damping is not None: raise ValueError("Give gamma or damping (= gamma/nbeta), not both.")
+    self._set('eps', check_float('eps', self.eps))
+    self._set('batch_size', check_int('batch_size', self.batch_size, 1, none_ok=True))
+    check_choice('scheme', self.scheme, SCHEMES)
+    self._set('damping_factor', check_float('damping_factor', self.damping_factor, zero_ok=True, none_ok=False))
+    self._set('damping_floor', check_float('damping_floor', self.damping_floor, zero_ok=True, none_ok=False))
+    self._set('eps_factor', check_float('eps_factor', self.eps_factor))
+    check_choice('minibatch_correction', self.minibatch_correction, (True, False))
+    check_choice('locality', self.locality, (True, False))
+    check_choice('eigen_correction', self.eigen_correction, (True, False))
+    self._set('probe_steps', check_int('probe_steps', self.probe_steps, 0, none_ok=True))
+    self._set('lanczos_steps', check_int('lanczos_steps', self.lanczos_steps, 10, none_ok=True))
+    self._set('max_full', check_int('max_full', self.max_full, 1))
+    self._set('deflate', check_int('deflate', self.deflate, 0))
+    self._set('calib_examples', check_int('calib_examples', self.calib_examples, 1))
+    self._set('calib_seed', check_int('calib_seed', self.calib_seed, 0))
+    check_choice('progress', self.progress, (True, False))
+    p = self.precond
+    if not (p is None or isinstance(p, dict) or hasattr(p, 'apply') or (isinstance(p, str) and p in ('auto', 'kfac'))):
+        raise ValueError(f"precond must be 'auto', 'kfac', None, a dict of diagonal tensors or a preconditioner object, got {p!r}.")
 
 # %% ../nbs/05a_calibrate.ipynb #6bc7806c
 @dataclass(frozen=True)
@@ -152,29 +156,35 @@ class Calibration:
     @property
     def damping(self) -> float: "γ/nβ, the influence function's damping at first order."; return self.gamma / self.nbeta
 
-    def default_burnin(self) -> int:
-        """With a matrix preconditioner (curvature ≈ 1 in its bulk, relaxing by a factor e every 2/ε steps) 16/ε steps, at least 50;
-        without, 1/(εγ) (the e-folding time of the flattest damped direction), at least 100; at most 5000."""
-        if hasattr(self.precond, 'apply'): return int(min(5000, max(50, math.ceil(16 / self.eps))))
-        return int(min(5000, max(100, math.ceil(1 / (self.eps * self.gamma)) if self.gamma > 0 else 100)))
+# %% ../nbs/05a_calibrate.ipynb #a6b689aa
+@patch
+def default_burnin(self:Calibration) -> int:
+    """With a matrix preconditioner (curvature ≈ 1 in its bulk, relaxing by a factor e every 2/ε steps) 16/ε steps, at least 50;
+    without, 1/(εγ) (the e-folding time of the flattest damped direction), at least 100; at most 5000."""
+    if hasattr(self.precond, 'apply'): return int(min(5000, max(50, math.ceil(16 / self.eps))))
+    return int(min(5000, max(100, math.ceil(1 / (self.eps * self.gamma)) if self.gamma > 0 else 100)))
 
-    def default_thin(self) -> int:
-        "About 1/ε steps between kept draws with a matrix preconditioner (between 1 and 8), 1 without: a draw costs n + q forward passes, a step 3B."
-        return int(min(8, max(1, round(1 / self.eps)))) if hasattr(self.precond, 'apply') else 1
+@patch
+def default_thin(self:Calibration) -> int:
+    "About 1/ε steps between kept draws with a matrix preconditioner (between 1 and 8), 1 without: a draw costs n + q forward passes, a step 3B."
+    return int(min(8, max(1, round(1 / self.eps)))) if hasattr(self.precond, 'apply') else 1
 
-    def with_eps(self, eps:float) -> 'Calibration':
-        "The same calibration with another step size (the minibatch correction κ, proportional to ε/(1 − ε/4), follows)."
-        k = self.kappa and minibatch_kappa(eps, self.nbeta, self.batch_size, self.estimates.get('n', self.batch_size + 1), self.scheme)
-        return dataclasses.replace(self, eps=float(eps), kappa=float(k), estimates=dict(self.estimates, eps_restarts=self.estimates.get('eps_restarts', 0) + 1))
+@patch
+def with_eps(self:Calibration, eps:float) -> Calibration:
+    "The same calibration with another step size (the minibatch correction κ, proportional to ε/(1 − ε/4), follows)."
+    k = self.kappa and minibatch_kappa(eps, self.nbeta, self.batch_size, self.estimates.get('n', self.batch_size + 1), self.scheme)
+    return dataclasses.replace(self, eps=float(eps), kappa=float(k), estimates=dict(self.estimates, eps_restarts=self.estimates.get('eps_restarts', 0) + 1))
 
-    def posterior(self, model:nn.Module, train, loss_fn:Callable) -> LocalPosterior:
-        "The local posterior these hyperparameters define around `model`'s weights."
-        return LocalPosterior(model, train, loss_fn, self.nbeta, self.gamma, self.batch_size)
+@patch
+def posterior(self:Calibration, model:nn.Module, train, loss_fn:Callable) -> LocalPosterior:
+    "The local posterior these hyperparameters define around `model`'s weights."
+    return LocalPosterior(model, train, loss_fn, self.nbeta, self.gamma, self.batch_size)
 
-    def __repr__(self):
-        p = self.precond_kind or (type(self.precond).__name__ if self.precond is not None else None)
-        return (f"Calibration(nbeta={self.nbeta:.4g}, gamma={self.gamma:.4g} (damping {self.damping:.3g}), eps={self.eps:.4g}, "
-                f"batch_size={self.batch_size}, scheme={self.scheme!r}, precond={p}, kappa={self.kappa:.3g})")
+@patch
+def __repr__(self:Calibration):
+    p = self.precond_kind or (type(self.precond).__name__ if self.precond is not None else None)
+    return (f"Calibration(nbeta={self.nbeta:.4g}, gamma={self.gamma:.4g} (damping {self.damping:.3g}), eps={self.eps:.4g}, "
+            f"batch_size={self.batch_size}, scheme={self.scheme!r}, precond={p}, kappa={self.kappa:.3g})")
 
 # %% ../nbs/05a_calibrate.ipynb #ed2e45c3
 def _flat_ops(post:LocalPosterior):
@@ -299,13 +309,9 @@ def calibrate(model:nn.Module, # trained model; its current weights are w* (they
     finally: bar.close()
 
 # %% ../nbs/05a_calibrate.ipynb #15f426e3
-def _calibrate(model, ex:Examples, loss_fn, a:CalibrationArguments, stage, budget=None) -> Calibration:
-    n = len(ex)
-    nbeta = a.nbeta if a.nbeta is not None else float(n)
-    B = default_batch_size(n, a.batch_size)
-    post0 = LocalPosterior(model, ex, loss_fn, nbeta, 0.0, B)
-    info = dict(n=n, dim=post0.dim)
-    # 1. the Kronecker factors ('auto' with an explicit eps means plain SGLD: that eps is a plain step)
+def _kronecker_stage(post0:LocalPosterior, a:CalibrationArguments, stage, info:dict) -> tuple:
+    """Step 1: (fit, factors, eigenvalues): the Kronecker factors and their EK-FAC eigenvalues, or (False, None, None). 'auto' with an
+    explicit eps means plain SGLD (that eps is a plain step), and 'auto' declines when the blocks cover under half the parameters."""
     fit, factors = isinstance(a.precond, str) and not (a.precond == 'auto' and a.eps is not None), None
     if fit:
         stage('Kronecker factors')
@@ -318,30 +324,23 @@ def _calibrate(model, ex:Examples, loss_fn, a:CalibrationArguments, stage, budge
     if fit and a.eigen_correction:
         stage('eigenvalue correction')
         eigs = eigenvalue_correction(post0, factors, a.calib_examples, a.calib_seed)
-    # 2. the ends of the spectrum (Lanczos on gradient differences)
-    steps = a.lanczos_steps or lanczos_budget(budget, min(a.calib_examples, n), post0.dim)
-    k1 = int(min(40, max(4, 0.35 * steps))); k2 = max(4, steps - k1 - 2)  # for H, then for the preconditioned curvature (2 go to its scale)
-    if (a.gamma is None and a.damping is None) or a.eps is None:
-        stage('Lanczos on H')
-        spectrum = hessian_extremes(post0, a.calib_examples, k1, a.calib_seed)
-        info.update({k: spectrum[k] for k in ('lambda_min', 'lambda_max', 'lanczos_steps', 'hvp')})
-    # 3. the damping
-    if a.gamma is not None: gamma = a.gamma
-    else:
-        damping = a.damping if a.damping is not None else damping_rule(info['lambda_min'], info['lambda_max'], a.damping_factor, a.damping_floor)
-        if a.nbeta is None and a.locality:  # the prior's spread per weight, 1/√γ, at most the weights' RMS: raise nβ, keep the damping
-            w2 = sum((v.double() ** 2).sum().item() for v in post0.center.values())
-            info['gamma_locality'] = post0.dim / w2 if w2 > 0 else 0.0
-            nbeta = max(nbeta, info['gamma_locality'] / damping)
-        gamma = nbeta * damping
-    post = LocalPosterior(model, ex, loss_fn, nbeta, gamma, B)
-    # 4. the preconditioner, scaled and deflated on what the sampler will see
-    precond, kind = (a.precond if not isinstance(a.precond, str) else None), None
-    if fit:
-        stage('preconditioned Lanczos')
-        precond, more = fit_sampler_preconditioner(post, factors, calibration_batch(post, a.calib_examples, a.calib_seed), k2, a.deflate, a.calib_seed, eigs)
-        kind = 'kfac'; info.update(more)
-    # 5. the step, the minibatch it can afford, and the minibatch's noise
+    return fit, factors, eigs
+
+def _choose_gamma(post0:LocalPosterior, a:CalibrationArguments, info:dict, nbeta:float) -> tuple:
+    "Step 3: (nβ, γ): γ as given, or nβ × the damping (given, or the rule); nβ raised for locality when it was not given."
+    if a.gamma is not None: return nbeta, a.gamma
+    damping = a.damping if a.damping is not None else damping_rule(info['lambda_min'], info['lambda_max'], a.damping_factor, a.damping_floor)
+    if a.nbeta is None and a.locality:  # the prior's spread per weight, 1/√γ, at most the weights' RMS: raise nβ, keep the damping
+        w2 = sum((v.double() ** 2).sum().item() for v in post0.center.values())
+        info['gamma_locality'] = post0.dim / w2 if w2 > 0 else 0.0
+        nbeta = max(nbeta, info['gamma_locality'] / damping)
+    return nbeta, nbeta * damping
+
+# %% ../nbs/05a_calibrate.ipynb #4abf1ca7
+def _choose_step(model, ex:Examples, loss_fn, a:CalibrationArguments, info:dict, post:LocalPosterior, nbeta:float, gamma:float, B:int,
+                 precond, kind, stage, budget) -> tuple:
+    "Steps 5 and 6: (ε, κ, B): the step, the minibatch it can afford, the minibatch's noise, and a short stability probe from w*."
+    n = len(ex)
     eps_factor = a.eps_factor or (0.5 if a.scheme == 'lm' else 0.2)
     if a.eps is not None: eps = a.eps
     elif kind == 'kfac': eps = eps_factor / info['precond_curvature']
@@ -353,13 +352,41 @@ def _calibrate(model, ex:Examples, loss_fn, a:CalibrationArguments, stage, budge
         if a.eps is None: eps = noise_capped_eps(eps, nbeta, B, n, a.scheme, mr)
         post = LocalPosterior(model, ex, loss_fn, nbeta, gamma, B)
     kappa_at = (lambda e: minibatch_kappa(e, nbeta, B, n, a.scheme) if correct and B < n else 0.)
-    # 6. a short stability probe from w*, sized against the budget
     probe = a.probe_steps if a.probe_steps is not None else (100 if budget is None else int(min(100, 0.05 * budget / (8 * 3 * B))))
     if a.eps is None and probe >= 5:
         stage('stability probe')
         eps, info['eps_halvings'] = stability_probe(post, eps, precond, a.scheme, kappa_at, probe, chains=8, seed=a.calib_seed)
     kappa = kappa_at(eps)
     if correct: info['minibatch_noise_max'] = kappa * mr  # above 1 (an explicit eps): not all of it can be removed
+    return eps, kappa, B
+
+# %% ../nbs/05a_calibrate.ipynb #5131f74d
+def _calibrate(model, ex:Examples, loss_fn, a:CalibrationArguments, stage, budget=None) -> Calibration:
+    n = len(ex)
+    nbeta = a.nbeta if a.nbeta is not None else float(n)
+    B = default_batch_size(n, a.batch_size)
+    post0 = LocalPosterior(model, ex, loss_fn, nbeta, 0.0, B)
+    info = dict(n=n, dim=post0.dim)
+    # 1. the Kronecker factors
+    fit, factors, eigs = _kronecker_stage(post0, a, stage, info)
+    # 2. the ends of the spectrum (Lanczos)
+    steps = a.lanczos_steps or lanczos_budget(budget, min(a.calib_examples, n), post0.dim)
+    k1 = int(min(40, max(4, 0.35 * steps))); k2 = max(4, steps - k1 - 2)  # for H, then for the preconditioned curvature (2 go to its scale)
+    if (a.gamma is None and a.damping is None) or a.eps is None:
+        stage('Lanczos on H')
+        spectrum = hessian_extremes(post0, a.calib_examples, k1, a.calib_seed)
+        info.update({k: spectrum[k] for k in ('lambda_min', 'lambda_max', 'lanczos_steps', 'hvp')})
+    # 3. the damping
+    nbeta, gamma = _choose_gamma(post0, a, info, nbeta)
+    post = LocalPosterior(model, ex, loss_fn, nbeta, gamma, B)
+    # 4. the preconditioner, scaled and deflated on what the sampler will see
+    precond, kind = (a.precond if not isinstance(a.precond, str) else None), None
+    if fit:
+        stage('preconditioned Lanczos')
+        precond, more = fit_sampler_preconditioner(post, factors, calibration_batch(post, a.calib_examples, a.calib_seed), k2, a.deflate, a.calib_seed, eigs)
+        kind = 'kfac'; info.update(more)
+    # 5. and 6. the step, the minibatch, its noise, the stability probe
+    eps, kappa, B = _choose_step(model, ex, loss_fn, a, info, post, nbeta, gamma, B, precond, kind, stage, budget)
     info['damping'] = gamma / nbeta
     stage(None); info['seconds'] = stage.seconds
     return Calibration(nbeta, gamma, eps, B, a.scheme, precond, kind, kappa, info)

@@ -86,6 +86,7 @@ def load_object(ref:str, what:str='object'):
     try: return getattr(m, name)
     except AttributeError: raise AttributeError(f"Module {mod!r} has no {name!r} (needed for {what} {ref!r}).") from None
 
+# %% ../nbs/13_cli.ipynb #4a0092b9
 def load_fields(path, # a .safetensors or .npz file
                 keys:list|None=None, # the fields to read, in order (default: 'x','y' if present, else all, sorted)
                ) -> dict:
@@ -115,6 +116,7 @@ def load_tensors(path, # a .safetensors or .npz file
     "A tuple of tensors from a `.safetensors` or `.npz` file (no pickle), one per field, in the order of `keys`."
     return tuple(load_fields(path, keys).values())
 
+# %% ../nbs/13_cli.ipynb #8084da12
 def load_model(factory:str, # 'module:function' returning the untrained nn.Module
                weights:str, # safetensors state dict of the trained model
               ):
@@ -246,6 +248,7 @@ def write_report(res, out, title:str, queries:int=3, labels=None, note:str='',
     (out/'report.html').write_text(_report_html(parts, title), encoding='utf-8')
     return out/'report.html'
 
+# %% ../nbs/13_cli.ipynb #b764b238
 def _report_html(parts:list, title:str) -> str:
     "The report's markdown lines as a self-contained HTML page (headings, paragraphs, tables, code blocks, images; no scripts)."
     import html as H
@@ -294,6 +297,7 @@ def _train_digits(train, seed:int, steps:int=300):
         opt.zero_grad(); cross_entropy_loss(model, train).mean().backward(); opt.step()
     return model
 
+# %% ../nbs/13_cli.ipynb #df677b0c
 @subcommand
 def demo(out:str='demo_out', # folder for the report
          n_train:int=400, # training examples (digits)

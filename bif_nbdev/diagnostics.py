@@ -6,6 +6,7 @@
 from __future__ import annotations
 import math
 from dataclasses import dataclass
+from fastcore.basics import patch
 import numpy as np
 import torch
 from torch import Tensor
@@ -142,6 +143,7 @@ def _ess(x:Tensor) -> Tensor:
     tau = (-1 + 2 * before.gather(0, K[None])[0] + extra).clamp(min=1 / math.log10(M * N))
     return torch.where(_undefined(x) | rho.isnan().any(0), torch.nan, M * N / tau)
 
+# %% ../nbs/05b_diagnostics.ipynb #46ce8f8d
 def ess_basic(x, # draws [chains, draws] or [chains, draws, ...]
               split:bool=True, # cut each chain in two halves first
              ) -> float|Tensor:  # a float for [chains, draws]; else one value per trailing index
@@ -207,44 +209,49 @@ class TraceDiagnostics:
     @property
     def ok(self) -> bool: "No problem found."; return not self.problems()
 
-    def problems(self) -> list[str]:
-        "What fails the thresholds, one sentence each, naming the trace."
-        out, q = [], len(self.query_rhat)
-        if math.isnan(self.train_rhat): out.append("the mean training loss is constant or not finite: its R̂ and ESS are undefined")
-        if self.train_rhat >= self.rhat_max: out.append(f"R̂ {self.train_rhat:.3f} ≥ {self.rhat_max} on the mean training loss: the chains disagree")
-        for name, v in (('bulk', self.train_ess_bulk), ('tail', self.train_ess_tail)):
-            if v < self.ess_min: out.append(f"{name}-ESS {v:.0f} < {self.ess_min:.0f} on the mean training loss")
-        what = 'query losses' if self.per_query else 'mean query loss'
-        bad = int((self.query_rhat >= self.rhat_max).sum())
-        if bad: out.append(f"R̂ ≥ {self.rhat_max} on {bad} of {q} {what} (worst {self.rhat_of_queries:.3f}"
-                           + (f", query {self.worst_query})" if self.per_query else ")"))
-        for name, v in (('bulk', self.query_ess_bulk), ('tail', self.query_ess_tail)):
-            low = int((v < self.ess_min).sum())
-            if low: out.append(f"{name}-ESS < {self.ess_min:.0f} on {low} of {q} {what} (smallest {_worst(v, False)[0]:.0f})")
-        undefined = int(self.query_rhat.isnan().sum())
-        if undefined: out.append(f"{undefined} of {q} {what} constant or not finite: R̂ and ESS undefined")
-        return out
+# %% ../nbs/05b_diagnostics.ipynb #c2a3b4c7
+@patch
+def problems(self:TraceDiagnostics) -> list[str]:
+    "What fails the thresholds, one sentence each, naming the trace."
+    out, q = [], len(self.query_rhat)
+    if math.isnan(self.train_rhat): out.append("the mean training loss is constant or not finite: its R̂ and ESS are undefined")
+    if self.train_rhat >= self.rhat_max: out.append(f"R̂ {self.train_rhat:.3f} ≥ {self.rhat_max} on the mean training loss: the chains disagree")
+    for name, v in (('bulk', self.train_ess_bulk), ('tail', self.train_ess_tail)):
+        if v < self.ess_min: out.append(f"{name}-ESS {v:.0f} < {self.ess_min:.0f} on the mean training loss")
+    what = 'query losses' if self.per_query else 'mean query loss'
+    bad = int((self.query_rhat >= self.rhat_max).sum())
+    if bad: out.append(f"R̂ ≥ {self.rhat_max} on {bad} of {q} {what} (worst {self.rhat_of_queries:.3f}"
+                       + (f", query {self.worst_query})" if self.per_query else ")"))
+    for name, v in (('bulk', self.query_ess_bulk), ('tail', self.query_ess_tail)):
+        low = int((v < self.ess_min).sum())
+        if low: out.append(f"{name}-ESS < {self.ess_min:.0f} on {low} of {q} {what} (smallest {_worst(v, False)[0]:.0f})")
+    undefined = int(self.query_rhat.isnan().sum())
+    if undefined: out.append(f"{undefined} of {q} {what} constant or not finite: R̂ and ESS undefined")
+    return out
 
-    @property
-    def rhat_of_queries(self) -> float: "The largest defined R̂ over the query traces."; return _worst(self.query_rhat, True)[0]
+# %% ../nbs/05b_diagnostics.ipynb #8b6d6ea7
+@patch(as_prop=True)
+def rhat_of_queries(self:TraceDiagnostics) -> float: "The largest defined R̂ over the query traces."; return _worst(self.query_rhat, True)[0]
 
-    def as_dict(self) -> dict:
-        "Plain numbers (worst over queries) for reports and JSON."
-        return dict(chains=self.chains, draws=self.draws, train_rhat=self.train_rhat, train_ess_bulk=self.train_ess_bulk,
-                    train_ess_tail=self.train_ess_tail, query_rhat_max=self.rhat_of_queries,
-                    query_ess_bulk_min=_worst(self.query_ess_bulk, False)[0], query_ess_tail_min=_worst(self.query_ess_tail, False)[0],
-                    worst_query=self.worst_query, per_query=self.per_query, problems=self.problems())
+@patch
+def as_dict(self:TraceDiagnostics) -> dict:
+    "Plain numbers (worst over queries) for reports and JSON."
+    return dict(chains=self.chains, draws=self.draws, train_rhat=self.train_rhat, train_ess_bulk=self.train_ess_bulk,
+                train_ess_tail=self.train_ess_tail, query_rhat_max=self.rhat_of_queries,
+                query_ess_bulk_min=_worst(self.query_ess_bulk, False)[0], query_ess_tail_min=_worst(self.query_ess_tail, False)[0],
+                worst_query=self.worst_query, per_query=self.per_query, problems=self.problems())
 
-    def __repr__(self):
-        q = len(self.query_rhat)
-        e = lambda v: f"{_worst(v, False)[0]:.0f}"
-        if not q: queries = "no query traces"
-        elif self.per_query: queries = (f"{q} query losses: worst R̂ {self.rhat_of_queries:.3f} (query {self.worst_query}), "
-                                        f"min bulk-ESS {e(self.query_ess_bulk)}, min tail-ESS {e(self.query_ess_tail)}")
-        else: queries = f"mean query loss: R̂ {self.rhat_of_queries:.3f}, bulk-ESS {e(self.query_ess_bulk)}, tail-ESS {e(self.query_ess_tail)}"
-        return (f"TraceDiagnostics(chains={self.chains}, draws={self.draws}; training loss: R̂ {self.train_rhat:.3f}, "
-                f"bulk-ESS {self.train_ess_bulk:.0f}, tail-ESS {self.train_ess_tail:.0f}; {queries})"
-                + ''.join(f"\n  ⚠ {p}" for p in self.problems()))
+@patch
+def __repr__(self:TraceDiagnostics):
+    q = len(self.query_rhat)
+    e = lambda v: f"{_worst(v, False)[0]:.0f}"
+    if not q: queries = "no query traces"
+    elif self.per_query: queries = (f"{q} query losses: worst R̂ {self.rhat_of_queries:.3f} (query {self.worst_query}), "
+                                    f"min bulk-ESS {e(self.query_ess_bulk)}, min tail-ESS {e(self.query_ess_tail)}")
+    else: queries = f"mean query loss: R̂ {self.rhat_of_queries:.3f}, bulk-ESS {e(self.query_ess_bulk)}, tail-ESS {e(self.query_ess_tail)}"
+    return (f"TraceDiagnostics(chains={self.chains}, draws={self.draws}; training loss: R̂ {self.train_rhat:.3f}, "
+            f"bulk-ESS {self.train_ess_bulk:.0f}, tail-ESS {self.train_ess_tail:.0f}; {queries})"
+            + ''.join(f"\n  ⚠ {p}" for p in self.problems()))
 
 # %% ../nbs/05b_diagnostics.ipynb #74fede5e
 def rank_diagnostics(x, # draws [chains, draws] or [chains, draws, ...]
@@ -302,6 +309,7 @@ def _scores_and_stderr(scores, stderr) -> tuple[Tensor, Tensor]:
     if not torch.isfinite(se).all() or (se < 0).any(): raise ValueError("stderr must be finite and non-negative.")
     return s, se
 
+# %% ../nbs/05b_diagnostics.ipynb #b4216938
 @dataclass
 class RankingNoise:
     "Per query: which of the top-k and bottom-k training examples are resolved (≥ z standard errors from the list's boundary)."
@@ -390,6 +398,7 @@ class SeedAgreement:
                 f"{self.spearman_per_query.nanmedian():.3f}, top-{self.k} overlap {self.top_overlap.mean():.2f} on average "
                 f"(min {self.top_overlap.min():.2f}))")
 
+# %% ../nbs/05b_diagnostics.ipynb #941a3e5c
 def _scores_of(x, name:str) -> Tensor:
     "[n_train, n_query] float64 scores from a tensor or a result holding `.scores`."
     if hasattr(x, 'scores'): x = (x.per_sequence() if getattr(x, 'per_token', False) else x).scores

@@ -77,6 +77,13 @@ def _unfill(parts:dict, keep:list, buffer:int, device) -> StreamingCov:
     sc.load_state_dict({k: parts[k] for k in _PARTS})
     return sc.select(keep)
 
+# %% ../nbs/12_distributed.ipynb #b1ce91f3
+def _precond_on(precond, device):
+    "The preconditioner with its tensors on `device` (a rank's GPU may differ from the one that fitted it)."
+    if precond is None: return None
+    if isinstance(precond, dict): return {k: v.to(device) if torch.is_tensor(v) else v for k, v in precond.items()}
+    return precond.to(device) if hasattr(precond, 'to') else precond
+
 # %% ../nbs/12_distributed.ipynb #5689c7da
 def local_bif(model:nn.Module, train, query, loss_fn:Callable,
               plan:dict, # from `prepare_bif`: the calibration, the sampling arguments and the run's settings
@@ -113,12 +120,6 @@ def local_bif(model:nn.Module, train, query, loss_fn:Callable,
             loss0=plan['loss0'], on_diverge=a.on_diverge, reuse=reuse, train_share=len(rows) / n, where=f' on rank {rank}',
             after_step=None if callback is None else (lambda s: callback(s, run.state)), allow_empty=True)
     return _parts(run, a, cfg, lay, device)
-
-def _precond_on(precond, device):
-    "The preconditioner with its tensors on `device` (a rank's GPU may differ from the one that fitted it)."
-    if precond is None: return None
-    if isinstance(precond, dict): return {k: v.to(device) if torch.is_tensor(v) else v for k, v in precond.items()}
-    return precond.to(device) if hasattr(precond, 'to') else precond
 
 # %% ../nbs/12_distributed.ipynb #052db8b8
 def _parts(run:_Run, a:SamplingArguments, cfg:dict, lay:dict, device) -> dict:
@@ -203,6 +204,15 @@ def init_distributed(backend:str|None=None, # 'gloo' or 'nccl' (default: nccl if
         torch.cuda.set_device(dev); return dev
     return torch.device('cpu')
 
+def _scores_to_cpu(res:BIFResult) -> BIFResult:
+    "The result with its scores, correlations and standard errors on the CPU (they were reduced on the process's device)."
+    for r in (res, res.sequence):
+        if r is None: continue
+        for k in ('scores', 'corr', 'stderr'):
+            if getattr(r, k) is not None: setattr(r, k, getattr(r, k).cpu())
+    return res
+
+# %% ../nbs/12_distributed.ipynb #d8c6e468
 def bif_distributed(model:nn.Module, train, query, loss_fn:Callable, *,
                     shards:int=1, # training-set shards; the processes form world/shards chain groups
                     device=None, # default: the model's device (move the model to this process's GPU first)
@@ -237,12 +247,7 @@ def bif_distributed(model:nn.Module, train, query, loss_fn:Callable, *,
         for k in sorted(parts):
             t = parts[k].to(device); dist.all_reduce(t); parts[k] = t
         plan['config'].update(calibration=plan['calibration'].estimates, seconds=round(time.time() - t0, 3), device=str(device))
-        res = assemble_bif(parts, plan)
-        for r in (res, res.sequence):
-            if r is None: continue
-            for k in ('scores', 'corr', 'stderr'):
-                if getattr(r, k) is not None: setattr(r, k, getattr(r, k).cpu())
-        return res
+        return _scores_to_cpu(assemble_bif(parts, plan))
 
 # %% ../nbs/12_distributed.ipynb #d7ad9ac1
 def _spawn_worker(rank, world, store, out, threads, args, kwargs):

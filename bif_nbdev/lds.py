@@ -8,6 +8,7 @@ import copy, hashlib, json, math, os, time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
+from fastcore.basics import patch
 import numpy as np
 import torch
 from torch import nn, Tensor
@@ -112,88 +113,101 @@ class LDSSetting:
         bs = 'full batch' if self.batch_size is None else f'batch {self.batch_size}'
         return f"{opt}, {bs}, lr {self.lr:g}, wd {self.weight_decay:g}, {self.steps} steps"
 
-    def make_model(self, seed:int=0) -> nn.Module:
-        "A fresh model initialized from `seed` (the global RNG is left as it was)."
-        with torch.random.fork_rng():
-            torch.manual_seed(int(seed)); return self.model_factory()
+# %% ../nbs/10_lds.ipynb #9b6c843b
+@patch
+def make_model(self:LDSSetting, seed:int=0) -> nn.Module:
+    "A fresh model initialized from `seed` (the global RNG is left as it was)."
+    with torch.random.fork_rng():
+        torch.manual_seed(int(seed)); return self.model_factory()
 
-    def make_optimizer(self, model:nn.Module) -> torch.optim.Optimizer:
-        "The optimizer of this recipe for `model`'s parameters."
-        ps, wd = model.parameters(), self.weight_decay
-        if self.optimizer == 'adam': return torch.optim.Adam(ps, lr=self.lr, weight_decay=wd)
-        if self.optimizer == 'adamw': return torch.optim.AdamW(ps, lr=self.lr, weight_decay=wd)
-        return torch.optim.SGD(ps, lr=self.lr, momentum=self.momentum, weight_decay=wd)
+@patch
+def make_optimizer(self:LDSSetting, model:nn.Module) -> torch.optim.Optimizer:
+    "The optimizer of this recipe for `model`'s parameters."
+    ps, wd = model.parameters(), self.weight_decay
+    if self.optimizer == 'adam': return torch.optim.Adam(ps, lr=self.lr, weight_decay=wd)
+    if self.optimizer == 'adamw': return torch.optim.AdamW(ps, lr=self.lr, weight_decay=wd)
+    return torch.optim.SGD(ps, lr=self.lr, momentum=self.momentum, weight_decay=wd)
 
-    def fit(self, model:nn.Module|None=None, # model to train in place (default: `make_model(seed)`)
-            subset_idx=None, # indices of the training examples to use (default: all)
-            seed:int=0, # initialization seed when `model` is None, and seed of the minibatch order
-            checkpoints:list|None=None, # if a list, `(lr, trainable_params)` pairs are appended every `checkpoint_every` steps
-            checkpoint_every:int=50,
-           ) -> nn.Module:
-        "Train on `train[subset_idx]` for `steps` optimizer steps; returns the trained model (deterministic given `seed`)."
-        model = self.make_model(seed) if model is None else model
-        X, y = self.train
-        if subset_idx is not None:
-            subset_idx = torch.as_tensor(subset_idx, dtype=torch.long)
-            if len(subset_idx) == 0: raise ValueError("subset_idx is empty: a model cannot be trained on no examples.")
-            X, y = X[subset_idx], y[subset_idx]
-        opt = self.make_optimizer(model)
-        model.train()
-        old_threads = torch.get_num_threads()
-        if self.threads: torch.set_num_threads(self.threads)
-        try: loss = self._train(model, opt, X, y, checkpoints, checkpoint_every, seed)
-        finally: torch.set_num_threads(old_threads)
-        if not torch.isfinite(loss): raise FloatingPointError(f"Training {self.name} diverged (loss {loss.item()}): lower lr.")
-        return model.eval()
+# %% ../nbs/10_lds.ipynb #43ff5110
+@patch
+def fit(self:LDSSetting, model:nn.Module|None=None, # model to train in place (default: `make_model(seed)`)
+        subset_idx=None, # indices of the training examples to use (default: all)
+        seed:int=0, # initialization seed when `model` is None, and seed of the minibatch order
+        checkpoints:list|None=None, # if a list, `(lr, trainable_params)` pairs are appended every `checkpoint_every` steps
+        checkpoint_every:int=50,
+       ) -> nn.Module:
+    "Train on `train[subset_idx]` for `steps` optimizer steps; returns the trained model (deterministic given `seed`)."
+    model = self.make_model(seed) if model is None else model
+    X, y = self.train
+    if subset_idx is not None:
+        subset_idx = torch.as_tensor(subset_idx, dtype=torch.long)
+        if len(subset_idx) == 0: raise ValueError("subset_idx is empty: a model cannot be trained on no examples.")
+        X, y = X[subset_idx], y[subset_idx]
+    opt = self.make_optimizer(model)
+    model.train()
+    old_threads = torch.get_num_threads()
+    if self.threads: torch.set_num_threads(self.threads)
+    try: loss = self._train(model, opt, X, y, checkpoints, checkpoint_every, seed)
+    finally: torch.set_num_threads(old_threads)
+    if not torch.isfinite(loss): raise FloatingPointError(f"Training {self.name} diverged (loss {loss.item()}): lower lr.")
+    return model.eval()
 
-    def batches(self, n:int, # number of training examples
-                seed:int=0, # seed of the order
-               ):
-        "The row indices of each of the `steps` minibatches: every epoch a fresh seeded permutation, the last batch may be short."
-        g = make_generator(1_000_003 + int(seed))   # its own stream: the initialization seed's RNG is not touched
-        b = min(self.batch_size or n, n)
-        step = 0
-        while True:
-            perm = torch.randperm(n, generator=g)
-            for s in range(0, n, b):
-                if step == self.steps: return
-                yield perm[s:s + b]; step += 1
+# %% ../nbs/10_lds.ipynb #e61910d3
+@patch
+def batches(self:LDSSetting, n:int, # number of training examples
+            seed:int=0, # seed of the order
+           ):
+    "The row indices of each of the `steps` minibatches: every epoch a fresh seeded permutation, the last batch may be short."
+    g = make_generator(1_000_003 + int(seed))   # its own stream: the initialization seed's RNG is not touched
+    b = min(self.batch_size or n, n)
+    step = 0
+    while True:
+        perm = torch.randperm(n, generator=g)
+        for s in range(0, n, b):
+            if step == self.steps: return
+            yield perm[s:s + b]; step += 1
 
-    def _train(self, model, opt, X, y, checkpoints, checkpoint_every, seed=0):
-        order = None if self.batch_size is None else self.batches(len(X), seed)
-        for step in range(self.steps):
-            if checkpoints is not None and step % checkpoint_every == 0:
-                checkpoints.append((self.lr, {k: v.clone() for k, v in trainable_params(model).items()}))
-            opt.zero_grad()
-            if order is None: loss = self.loss_fn(model, (X, y)).mean()
-            else:
-                idx = next(order); loss = self.loss_fn(model, (X[idx], y[idx])).mean()
-            loss.backward(); opt.step()
-        return loss.detach()
+@patch
+def _train(self:LDSSetting, model, opt, X, y, checkpoints, checkpoint_every, seed=0):
+    order = None if self.batch_size is None else self.batches(len(X), seed)
+    for step in range(self.steps):
+        if checkpoints is not None and step % checkpoint_every == 0:
+            checkpoints.append((self.lr, {k: v.clone() for k, v in trainable_params(model).items()}))
+        opt.zero_grad()
+        if order is None: loss = self.loss_fn(model, (X, y)).mean()
+        else:
+            idx = next(order); loss = self.loss_fn(model, (X[idx], y[idx])).mean()
+        loss.backward(); opt.step()
+    return loss.detach()
 
-    def trained_model(self, seed:int=0) -> nn.Module:
-        "The model trained on the full training set from initialization `seed` (the one to attribute)."
-        return self.fit(seed=seed)
+# %% ../nbs/10_lds.ipynb #eb2d7089
+@patch
+def trained_model(self:LDSSetting, seed:int=0) -> nn.Module:
+    "The model trained on the full training set from initialization `seed` (the one to attribute)."
+    return self.fit(seed=seed)
 
-    def query_losses(self, model:nn.Module) -> Tensor:
-        "Per-query losses of `model`."
-        return per_example_losses(model, self.query, self.loss_fn)
+@patch
+def query_losses(self:LDSSetting, model:nn.Module) -> Tensor:
+    "Per-query losses of `model`."
+    return per_example_losses(model, self.query, self.loss_fn)
 
-    def key(self) -> dict:
-        "Everything that determines the retraining results (for the cache); recipe fields at their first defaults are left out."
-        h = hashlib.sha256()
-        for t in (*self.train, *self.query): h.update(t.detach().cpu().contiguous().numpy().tobytes())
-        arch = repr(self.make_model(0))
-        k = dict(name=self.name, data=h.hexdigest()[:16], arch=arch, loss=getattr(self.loss_fn, '__name__', repr(self.loss_fn)),
-                 steps=self.steps, lr=self.lr, weight_decay=self.weight_decay)
-        if self.optimizer != 'adam': k['optimizer'] = self.optimizer
-        if self.optimizer == 'sgd': k['momentum'] = self.momentum
-        if self.batch_size is not None: k['batch_size'] = self.batch_size
-        return k
+@patch
+def key(self:LDSSetting) -> dict:
+    "Everything that determines the retraining results (for the cache); recipe fields at their first defaults are left out."
+    h = hashlib.sha256()
+    for t in (*self.train, *self.query): h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    arch = repr(self.make_model(0))
+    k = dict(name=self.name, data=h.hexdigest()[:16], arch=arch, loss=getattr(self.loss_fn, '__name__', repr(self.loss_fn)),
+             steps=self.steps, lr=self.lr, weight_decay=self.weight_decay)
+    if self.optimizer != 'adam': k['optimizer'] = self.optimizer
+    if self.optimizer == 'sgd': k['momentum'] = self.momentum
+    if self.batch_size is not None: k['batch_size'] = self.batch_size
+    return k
 
-    def __repr__(self):
-        p = sum(v.numel() for v in self.make_model(0).parameters())
-        return f"LDSSetting({self.name!r}: {self.n_train} train, {len(self.query[0])} query, {p} parameters; {self.description})"
+@patch
+def __repr__(self:LDSSetting):
+    p = sum(v.numel() for v in self.make_model(0).parameters())
+    return f"LDSSetting({self.name!r}: {self.n_train} train, {len(self.query[0])} query, {p} parameters; {self.description})"
 
 # %% ../nbs/10_lds.ipynb #0fcf71e5
 def _split(X, y, n_train, n_query, seed=0):
@@ -247,6 +261,7 @@ def _cnn_relu():
     return nn.Sequential(nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
                          nn.Conv2d(16, 16, 3), nn.ReLU(), nn.Flatten(), nn.Linear(64, 10))
 
+# %% ../nbs/10_lds.ipynb #5cf3193f
 def _wine():
     from sklearn.datasets import load_wine
     d = load_wine(); return _standardize(d.data), _labels(d.target)
@@ -280,6 +295,7 @@ def _friedman(n=2100):
     X, y = make_friedman1(n_samples=n, n_features=10, noise=1.0, random_state=0)
     return _standardize(X), _standardize(y)
 
+# %% ../nbs/10_lds.ipynb #3e0b4d81
 _SETTINGS.update({
     # dev half (besides digits_mlp, digits_mlp_small, cancer_mlp, digits_cnn)
     'moons_mlp_sgd':     dict(data=_moons, n=(1000, 100), model=_mlp_net(2, 64, 64, 2), optimizer='sgd', lr=0.05, batch_size=32,
@@ -306,6 +322,7 @@ _SETTINGS.update({
 })
 LDS_SETTINGS = tuple(_SETTINGS)
 
+# %% ../nbs/10_lds.ipynb #cf9c96d9
 def lds_setting(name:str, # one of `LDS_SETTINGS`
                 n_train:int|None=None, # override the number of training examples
                 n_query:int|None=None, # override the number of queries
@@ -357,6 +374,7 @@ def subset_masks(n:int, m:int, alpha:float=0.5, seed:int=0) -> np.ndarray:
     for j in range(m): masks[j, torch.randperm(n, generator=g)[:k].numpy()] = True
     return masks
 
+# %% ../nbs/10_lds.ipynb #ef460efa
 def lds_ground_truth(setting:LDSSetting,
                      m:int=50, # number of subsets M
                      alpha:float=0.5, # fraction of the training set in each subset
@@ -387,6 +405,7 @@ def lds_ground_truth(setting:LDSSetting,
         os.replace(tmp, path)
     return LDSGroundTruth(masks, losses, key, secs)
 
+# %% ../nbs/10_lds.ipynb #da043f24
 def lds(scores, # `[n_train, n_query]` scores, our sign convention
         setting_or_truth:LDSSetting|LDSGroundTruth, # a setting (ground truth computed or loaded) or a ground truth
         **kwargs, # m, alpha, seeds, seed, cache_dir for `lds_ground_truth`

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy, dataclasses, math
 from dataclasses import dataclass
 from typing import Callable
+from fastcore.basics import patch
 import torch
 from torch import nn, Tensor
 from .core import *
@@ -148,6 +149,7 @@ class Block:
         if self.kind in ('conv1d', 'embedding'): return M.transpose(-1, -2)
         return M.reshape(M.shape[0], *shape)
 
+# %% ../nbs/03b_preconditioner.ipynb #f4e28b35
 def kronecker_blocks(post:LocalPosterior, conv:bool=True) -> dict:
     "The layers of `post.model` K-FAC can factor whose weight (and bias, if any) are trainable parameters of `post`: {module name: Block}."
     out = {}
@@ -164,6 +166,7 @@ def linear_blocks(post:LocalPosterior) -> dict:
     "The blocks without convolutions (`kronecker_blocks(post, conv=False)`)."
     return kronecker_blocks(post, conv=False)
 
+# %% ../nbs/03b_preconditioner.ipynb #9c09c059
 def layer_rows(mod:nn.Module, x:Tensor, gout:Tensor) -> tuple:
     """The rows (a, g) K-FAC sees for a layer with input `x` and output gradient `gout`: one row per token for linear
     layers, one per output position for `nn.Conv2d` (a = the unfolded input patch, flattened like `weight.reshape(out, -1)`),
@@ -234,6 +237,19 @@ def _eig(F:Tensor) -> tuple:
     e, Q = torch.linalg.eigh(F.double())
     return e.clamp(min=0), Q
 
+def _damped_block(post:LocalPosterior, name:str, blk:Block, A:Tensor, G:Tensor, scale:float, eigenvalues:dict|None=None) -> tuple:
+    """(Q_G, Q_A, (nβ s f + γ)^(-1/2), f) of one block: its Kronecker eigenbases in the weights' dtype, the damped inverse square root
+    of its curvature in them, and that curvature f (out × in, float64): g_i a_j, or the corrected `eigenvalues[name]`."""
+    (a, Qa), (g, Qg) = _eig(A), _eig(G)
+    curv = g[:, None] * a[None, :] if eigenvalues is None else eigenvalues[name].double().clamp(min=0)  # the Fisher in the block's eigenbasis, out × in
+    lam = post.nbeta * scale * curv + post.gamma
+    if not bool((lam > 0).all()):
+        raise ValueError(f"Layer {name!r} has directions without curvature (e.g. an input that is always 0) and gamma={post.gamma:g}: "
+                         "the preconditioner would be infinite there. Pass gamma > 0 (the localization bounds every direction).")
+    dt = post.center[blk.weight].dtype
+    return None if Qg is None else Qg.to(dt), None if Qa is None else Qa.to(dt), lam.rsqrt().to(dt), curv
+
+# %% ../nbs/03b_preconditioner.ipynb #aeca1432
 class KroneckerPreconditioner:
     "M = R Rᵀ ≈ (nβ·s·F + γI)⁻¹ with F the Kronecker-factored Fisher of each block, a scalar elsewhere; optionally deflated."
     def __init__(self,
@@ -250,16 +266,9 @@ class KroneckerPreconditioner:
         covered, trace, size = set(), 0., 0
         for name, (A, G, has_bias) in factors.items():
             blk = layers[name]
-            (a, Qa), (g, Qg) = _eig(A), _eig(G)
-            curv = g[:, None] * a[None, :] if eigenvalues is None else eigenvalues[name].double().clamp(min=0)  # the Fisher in the block's eigenbasis, out × in
-            lam = post.nbeta * self.scale * curv + post.gamma
-            if not bool((lam > 0).all()):
-                raise ValueError(f"Layer {name!r} has directions without curvature (e.g. an input that is always 0) and gamma={post.gamma:g}: "
-                                 "the preconditioner would be infinite there. Pass gamma > 0 (the localization bounds every direction).")
-            dt = post.center[blk.weight].dtype
-            self.blocks[name] = (dataclasses.replace(blk, module=None), None if Qg is None else Qg.to(dt), None if Qa is None else Qa.to(dt),
-                                 lam.rsqrt().to(dt), has_bias)
-            self.curv[name] = curv.to(dt)
+            Qg, Qa, Dh, curv = _damped_block(post, name, blk, A, G, self.scale, eigenvalues)
+            self.blocks[name] = (dataclasses.replace(blk, module=None), Qg, Qa, Dh, has_bias)
+            self.curv[name] = curv.to(post.center[blk.weight].dtype)
             covered |= {blk.weight} | ({blk.bias} if has_bias else set())
             trace += curv.sum().item(); size += curv.numel()
         rest = [k for k in self.names if k not in covered]
@@ -275,94 +284,112 @@ class KroneckerPreconditioner:
         self.V, self.c = None, None
         self.conv_blocks = [n for n, b in self.blocks.items() if b[0].kind == 'conv2d']
 
-    def _half(self, d:dict, kappa:float=0.) -> dict:
-        "(nβ s F + γ)^(-1/2) on the blocks, a scalar elsewhere (symmetric); with `kappa`, each direction times √(1 − κ f/λ). `d` holds [C, *shape]."
-        out = {}
-        for name, (blk, Qg, Qa, Dh, has_bias) in self.blocks.items():
-            W = blk.matrix(d[blk.weight])
-            W = torch.cat([W, d[blk.bias][..., None]], -1) if has_bias else W
-            if Qg is not None: W = Qg.T @ W
-            if Qa is not None: W = W @ Qa
-            W = W * (Dh if not kappa else Dh * (1 - kappa * self.curv[name] * Dh ** 2).clamp(min=0).sqrt())
-            if Qa is not None: W = W @ Qa.T
-            if Qg is not None: W = Qg @ W
-            if has_bias: out[blk.weight], out[blk.bias] = blk.unmatrix(W[..., :-1], self.shapes[blk.weight]), W[..., -1]
-            else: out[blk.weight] = blk.unmatrix(W, self.shapes[blk.weight])
-        f = max(0., 1 - kappa * self.scalar_ratio) ** 0.5
-        for k, s in self.scalar.items(): out[k] = d[k] * (s * f)
-        return {k: out[k] for k in d}
+# %% ../nbs/03b_preconditioner.ipynb #405f2e4d
+@patch
+def _half(self:KroneckerPreconditioner, d:dict, kappa:float=0.) -> dict:
+    "(nβ s F + γ)^(-1/2) on the blocks, a scalar elsewhere (symmetric); with `kappa`, each direction times √(1 − κ f/λ). `d` holds [C, *shape]."
+    out = {}
+    for name, (blk, Qg, Qa, Dh, has_bias) in self.blocks.items():
+        W = blk.matrix(d[blk.weight])
+        W = torch.cat([W, d[blk.bias][..., None]], -1) if has_bias else W
+        if Qg is not None: W = Qg.T @ W
+        if Qa is not None: W = W @ Qa
+        W = W * (Dh if not kappa else Dh * (1 - kappa * self.curv[name] * Dh ** 2).clamp(min=0).sqrt())
+        if Qa is not None: W = W @ Qa.T
+        if Qg is not None: W = Qg @ W
+        if has_bias: out[blk.weight], out[blk.bias] = blk.unmatrix(W[..., :-1], self.shapes[blk.weight]), W[..., -1]
+        else: out[blk.weight] = blk.unmatrix(W, self.shapes[blk.weight])
+    f = max(0., 1 - kappa * self.scalar_ratio) ** 0.5
+    for k, s in self.scalar.items(): out[k] = d[k] * (s * f)
+    return {k: out[k] for k in d}
 
-    def _project(self, d:dict) -> dict:
-        "x ↦ (I − V diag(c) Vᵀ) x, the deflation (identity when there is none)."
-        if self.V is None: return d
-        coef = sum(d[k].reshape(d[k].shape[0], -1) @ self.V[k].T for k in d) * self.c
-        return {k: d[k] - (coef @ self.V[k]).reshape(d[k].shape) for k in d}
+@patch
+def _project(self:KroneckerPreconditioner, d:dict) -> dict:
+    "x ↦ (I − V diag(c) Vᵀ) x, the deflation (identity when there is none)."
+    if self.V is None: return d
+    coef = sum(d[k].reshape(d[k].shape[0], -1) @ self.V[k].T for k in d) * self.c
+    return {k: d[k] - (coef @ self.V[k]).reshape(d[k].shape) for k in d}
 
-    def sqrt(self, d:dict, kappa:float=0.) -> dict:
-        "R x: maps standard noise to noise of covariance M (with `kappa`, of M − κ·M F M: see chapter 5's minibatch correction)."
-        return self._half(self._project(d), kappa)
-    def sqrt_t(self, d:dict) -> dict: "Rᵀ x."; return self._project(self._half(d))
-    def apply(self, d:dict) -> dict:
-        "M x = R Rᵀ x (the preconditioned gradient); without deflation one pass through each block's eigenbasis, with (nβ s F + γ)⁻¹ there."
-        if self.V is not None: return self.sqrt(self.sqrt_t(d))
-        out = {}
-        for name, (blk, Qg, Qa, Dh, has_bias) in self.blocks.items():
-            W = blk.matrix(d[blk.weight])
-            W = torch.cat([W, d[blk.bias][..., None]], -1) if has_bias else W
-            if Qg is not None: W = Qg.T @ W
-            if Qa is not None: W = W @ Qa
-            W = W * Dh ** 2
-            if Qa is not None: W = W @ Qa.T
-            if Qg is not None: W = Qg @ W
-            if has_bias: out[blk.weight], out[blk.bias] = blk.unmatrix(W[..., :-1], self.shapes[blk.weight]), W[..., -1]
-            else: out[blk.weight] = blk.unmatrix(W, self.shapes[blk.weight])
-        for k, s in self.scalar.items(): out[k] = d[k] * s ** 2
-        return {k: out[k] for k in d}
-    def max_ratio(self) -> float:
-        "The largest f/λ over every direction (at most 1/(nβ s)): the most the minibatch noise can add, relative to the injected noise."
-        return max([(self.curv[k] * b[3] ** 2).max().item() for k, b in self.blocks.items()] + [self.scalar_ratio])
+@patch
+def sqrt(self:KroneckerPreconditioner, d:dict, kappa:float=0.) -> dict:
+    "R x: maps standard noise to noise of covariance M (with `kappa`, of M − κ·M F M: see the minibatch correction in *Calibration*)."
+    return self._half(self._project(d), kappa)
+@patch
+def sqrt_t(self:KroneckerPreconditioner, d:dict) -> dict: "Rᵀ x."; return self._project(self._half(d))
 
-    def fisher_form(self, d:dict) -> Tensor:
-        "vᵀ F v for every chain's v in `d` ([C, *shape] tensors), F the factored Fisher (the scalar curvature outside the blocks): [C]."
-        out = 0.
-        for name, (blk, Qg, Qa, Dh, has_bias) in self.blocks.items():
-            W = blk.matrix(d[blk.weight])
-            W = torch.cat([W, d[blk.bias][..., None]], -1) if has_bias else W
-            if Qg is not None: W = Qg.T @ W
-            if Qa is not None: W = W @ Qa
-            out = out + (self.curv[name] * W ** 2).sum((-2, -1))
-        for k in self.scalar: out = out + self.other_curvature * (d[k] ** 2).reshape(d[k].shape[0], -1).sum(1)
-        return out
+# %% ../nbs/03b_preconditioner.ipynb #2c90f13e
+@patch
+def apply(self:KroneckerPreconditioner, d:dict) -> dict:
+    "M x = R Rᵀ x (the preconditioned gradient); without deflation one pass through each block's eigenbasis, with (nβ s F + γ)⁻¹ there."
+    if self.V is not None: return self.sqrt(self.sqrt_t(d))
+    out = {}
+    for name, (blk, Qg, Qa, Dh, has_bias) in self.blocks.items():
+        W = blk.matrix(d[blk.weight])
+        W = torch.cat([W, d[blk.bias][..., None]], -1) if has_bias else W
+        if Qg is not None: W = Qg.T @ W
+        if Qa is not None: W = W @ Qa
+        W = W * Dh ** 2
+        if Qa is not None: W = W @ Qa.T
+        if Qg is not None: W = Qg @ W
+        if has_bias: out[blk.weight], out[blk.bias] = blk.unmatrix(W[..., :-1], self.shapes[blk.weight]), W[..., -1]
+        else: out[blk.weight] = blk.unmatrix(W, self.shapes[blk.weight])
+    for k, s in self.scalar.items(): out[k] = d[k] * s ** 2
+    return {k: out[k] for k in d}
 
-    def deflate(self, V:dict, mu:Tensor):
-        "Scale the directions V (dict of [r, *shape], orthonormal eigenvectors of Rᵀ K R) with eigenvalues mu > 1 down to 1."
-        keep = mu > 1
-        self.V = {k: v[keep].reshape(int(keep.sum()), -1) for k, v in V.items()} if keep.any() else None
-        self.c = (1 - mu[keep].rsqrt()).to(next(iter(V.values())).dtype) if keep.any() else None
-        return self
+@patch
+def max_ratio(self:KroneckerPreconditioner) -> float:
+    "The largest f/λ over every direction (at most 1/(nβ s)): the most the minibatch noise can add, relative to the injected noise."
+    return max([(self.curv[k] * b[3] ** 2).max().item() for k, b in self.blocks.items()] + [self.scalar_ratio])
 
-    def rescaled(self, scale:float) -> 'KroneckerPreconditioner':
-        "A copy with the Hessian taken as `scale`·F instead (same factors, new damped square roots; no deflation)."
-        new = copy.copy(self); new.scale = float(scale); new.V, new.c = None, None
-        new.blocks = {k: (b, Qg, Qa, (self.nbeta * new.scale * self.curv[k] + self.gamma).rsqrt(), hb) for k, (b, Qg, Qa, Dh, hb) in self.blocks.items()}
-        lam = self.nbeta * new.scale * self.other_curvature + self.gamma
-        new.scalar = {k: lam ** -0.5 for k in self.scalar}
-        new.scalar_ratio = self.other_curvature / lam if self.scalar else 0.
-        return new
+# %% ../nbs/03b_preconditioner.ipynb #4a3735fd
+@patch
+def fisher_form(self:KroneckerPreconditioner, d:dict) -> Tensor:
+    "vᵀ F v for every chain's v in `d` ([C, *shape] tensors), F the factored Fisher (the scalar curvature outside the blocks): [C]."
+    out = 0.
+    for name, (blk, Qg, Qa, Dh, has_bias) in self.blocks.items():
+        W = blk.matrix(d[blk.weight])
+        W = torch.cat([W, d[blk.bias][..., None]], -1) if has_bias else W
+        if Qg is not None: W = Qg.T @ W
+        if Qa is not None: W = W @ Qa
+        out = out + (self.curv[name] * W ** 2).sum((-2, -1))
+    for k in self.scalar: out = out + self.other_curvature * (d[k] ** 2).reshape(d[k].shape[0], -1).sum(1)
+    return out
 
-    def to(self, device) -> 'KroneckerPreconditioner':
-        "A copy with every tensor on `device` (e.g. for another process's GPU)."
-        mv = lambda t: None if t is None else t.to(device)
-        new = copy.copy(self)
-        new.blocks = {k: (b, mv(Qg), mv(Qa), Dh.to(device), hb) for k, (b, Qg, Qa, Dh, hb) in self.blocks.items()}
-        new.curv = {k: v.to(device) for k, v in self.curv.items()}
-        if self.V is not None: new.V, new.c = {k: v.to(device) for k, v in self.V.items()}, self.c.to(device)
-        return new
+@patch
+def deflate(self:KroneckerPreconditioner, V:dict, mu:Tensor):
+    "Scale the directions V (dict of [r, *shape], orthonormal eigenvectors of Rᵀ K R) with eigenvalues mu > 1 down to 1."
+    keep = mu > 1
+    self.V = {k: v[keep].reshape(int(keep.sum()), -1) for k, v in V.items()} if keep.any() else None
+    self.c = (1 - mu[keep].rsqrt()).to(next(iter(V.values())).dtype) if keep.any() else None
+    return self
 
-    @property
-    def rank(self) -> int: return 0 if self.V is None else len(self.c)
-    def __repr__(self): return (f"KroneckerPreconditioner({len(self.blocks)} Kronecker blocks, {len(self.scalar)} scalar parameters, "
-                                f"deflation rank {self.rank}, scale {self.scale:.3g})")
+# %% ../nbs/03b_preconditioner.ipynb #7a9bd0c3
+@patch
+def rescaled(self:KroneckerPreconditioner, scale:float) -> 'KroneckerPreconditioner':
+    "A copy with the Hessian taken as `scale`·F instead (same factors, new damped square roots; no deflation)."
+    new = copy.copy(self); new.scale = float(scale); new.V, new.c = None, None
+    new.blocks = {k: (b, Qg, Qa, (self.nbeta * new.scale * self.curv[k] + self.gamma).rsqrt(), hb) for k, (b, Qg, Qa, Dh, hb) in self.blocks.items()}
+    lam = self.nbeta * new.scale * self.other_curvature + self.gamma
+    new.scalar = {k: lam ** -0.5 for k in self.scalar}
+    new.scalar_ratio = self.other_curvature / lam if self.scalar else 0.
+    return new
+
+@patch
+def to(self:KroneckerPreconditioner, device) -> 'KroneckerPreconditioner':
+    "A copy with every tensor on `device` (e.g. for another process's GPU)."
+    mv = lambda t: None if t is None else t.to(device)
+    new = copy.copy(self)
+    new.blocks = {k: (b, mv(Qg), mv(Qa), Dh.to(device), hb) for k, (b, Qg, Qa, Dh, hb) in self.blocks.items()}
+    new.curv = {k: v.to(device) for k, v in self.curv.items()}
+    if self.V is not None: new.V, new.c = {k: v.to(device) for k, v in self.V.items()}, self.c.to(device)
+    return new
+
+@patch(as_prop=True)
+def rank(self:KroneckerPreconditioner) -> int: return 0 if self.V is None else len(self.c)
+
+@patch
+def __repr__(self:KroneckerPreconditioner): return (f"KroneckerPreconditioner({len(self.blocks)} Kronecker blocks, {len(self.scalar)} scalar parameters, "
+                                                     f"deflation rank {self.rank}, scale {self.scale:.3g})")
 
 # %% ../nbs/03b_preconditioner.ipynb #6a7acd80
 def _example_grads(blk:Block, x:Tensor, gout:Tensor, B:int) -> Tensor:
@@ -421,6 +448,7 @@ def preconditioned_curvature(post:LocalPosterior, pre:KroneckerPreconditioner, b
         return to_flat(pre.sqrt_t(KY))
     return op
 
+# %% ../nbs/03b_preconditioner.ipynb #80e6becb
 def fit_preconditioner(post:LocalPosterior,
                        examples:int=512, # training examples for the factors and the Hessian-vector products
                        rank:int=0, # stiff directions to deflate (0: Kronecker factors only)
@@ -446,6 +474,7 @@ def fit_preconditioner(post:LocalPosterior,
     to_dict, _ = _flatteners(post)
     return pre.deflate(to_dict(U.T @ X), mu)
 
+# %% ../nbs/03b_preconditioner.ipynb #7182111d
 def preconditioned_ritz(post:LocalPosterior, pre:KroneckerPreconditioner, batch, steps:int=20, seed:int=0, hvp:Callable|None=None) -> tuple:
     "Ritz values (ascending) and vectors [m, d] (flat, in the whitened coordinates z = R⁻¹w) of Rᵀ(nβH + γI)R, by Lanczos."
     op = preconditioned_curvature(post, pre, batch, hvp)
