@@ -12,6 +12,7 @@ from torch import nn, Tensor
 from collections.abc import Mapping
 from .core import *
 from .core import _rebuild
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['SCHEMES', 'example_loss', 'SGLDDivergence', 'LocalPosterior', 'chain_seed', 'ChainState', 'init_chains',
@@ -27,6 +28,7 @@ def example_loss(losses:Tensor) -> Tensor:
 class SGLDDivergence(RuntimeError):
     "A chain left the local posterior (non-finite or exploding loss or weights)."
 
+# %% ../nbs/03_sgld.ipynb #07c9ee4a
 class LocalPosterior:
     "The localized tempered posterior p(w) ∝ exp(−nβ·L_n(w) − γ/2·‖w − w*‖²) around `model`'s current weights w*."
     def __init__(self,
@@ -56,25 +58,29 @@ class LocalPosterior:
         self._f = functional_loss(model, loss_fn)
         self.vmap_ok = {}  # per kind of pass ('grads', 'losses'): whether vmap over chains worked on its first try
 
-    def losses(self, params:dict, batch) -> Tensor:
-        "Per-example (or per-token) losses at `params` (one chain)."
-        if self._cast: params = {k: v.to(self.dtypes[k]) for k, v in params.items()}
-        return self._f(params, batch)
-
-    def potential(self, params:dict, batch):
-        "Minibatch estimate of U(w) = nβ·L(w) + γ/2·‖w − w*‖²; returns (U, minibatch mean loss)."
-        U, (loss, _) = self.potential_and_losses(params, batch)
-        return U, loss
-
-    def potential_and_losses(self, params:dict, batch):
-        "Like `potential`, with the per-example (or per-token) losses of the batch as well: (U, (mean loss, losses))."
-        out = self.losses(params, batch)
-        if out.dim() not in (1, 2): raise ValueError(f"loss_fn must return per-example losses [B] or [B, S], got shape {tuple(out.shape)}.")
-        loss = example_loss(out).mean()
-        prior = sum(((p - self.center[k]) ** 2).sum() for k, p in params.items())
-        return self.nbeta * loss + 0.5 * self.gamma * prior, (loss.detach(), out.detach())
-
     def __repr__(self): return f"LocalPosterior(n={self.n}, dim={self.dim}, nbeta={self.nbeta:g}, gamma={self.gamma:g}, batch_size={self.batch_size})"
+
+# %% ../nbs/03_sgld.ipynb #00a17c88
+@patch
+def losses(self:LocalPosterior, params:dict, batch) -> Tensor:
+    "Per-example (or per-token) losses at `params` (one chain)."
+    if self._cast: params = {k: v.to(self.dtypes[k]) for k, v in params.items()}
+    return self._f(params, batch)
+
+@patch
+def potential_and_losses(self:LocalPosterior, params:dict, batch):
+    "Like `potential`, with the per-example (or per-token) losses of the batch as well: (U, (mean loss, losses))."
+    out = self.losses(params, batch)
+    if out.dim() not in (1, 2): raise ValueError(f"loss_fn must return per-example losses [B] or [B, S], got shape {tuple(out.shape)}.")
+    loss = example_loss(out).mean()
+    prior = sum(((p - self.center[k]) ** 2).sum() for k, p in params.items())
+    return self.nbeta * loss + 0.5 * self.gamma * prior, (loss.detach(), out.detach())
+
+@patch
+def potential(self:LocalPosterior, params:dict, batch):
+    "Minibatch estimate of U(w) = nβ·L(w) + γ/2·‖w − w*‖²; returns (U, minibatch mean loss)."
+    U, (loss, _) = self.potential_and_losses(params, batch)
+    return U, loss
 
 # %% ../nbs/03_sgld.ipynb #7322755b
 def chain_seed(seed:int, chain:int) -> int:
@@ -155,6 +161,7 @@ def _grads_loop(post, params, batch, keep_losses=False):
     if keep_losses: return grads, (torch.stack([o[1][0] for o in outs]), torch.stack([o[1][1] for o in outs]))
     return grads, torch.stack([o[1] for o in outs])
 
+# %% ../nbs/03_sgld.ipynb #fb7c77a8
 def _vmap_pays(post:LocalPosterior, rows:int, chains:int=2) -> bool:
     "Whether vmap over chains should beat a loop for a pass over `rows` examples (2+ chains; a GPU, or a CPU and small work)."
     return chains > 1 and (post.device.type != 'cpu' or post.dim * rows < 2 ** 22)
@@ -195,8 +202,7 @@ def chain_noise(state:ChainState, like:dict) -> dict:
         m = v[0].numel(); out[k] = flat[:, i:i + m].reshape(v.shape); i += m
     return out
 
-SCHEMES = ('sgld', 'lm')
-
+# %% ../nbs/03_sgld.ipynb #4a467213
 @dataclass
 class StepGradients:
     "What one SGLD step computed before it moved: ∇U per chain, the minibatch mean losses [C], its rows [C, B] and (if kept) their losses."
@@ -213,9 +219,12 @@ def sgld_gradients(post:LocalPosterior, state:ChainState, vectorize='auto', keep
     grads, (loss, losses) = out if keep_losses else (out[0], (out[1], None))
     return StepGradients(grads, loss, idx, losses, vectorized)
 
+# %% ../nbs/03_sgld.ipynb #5cf16337
+SCHEMES = ('sgld', 'lm')
+
 def sgld_update(post:LocalPosterior, state:ChainState, g:StepGradients, eps:float, precond=None, scheme:str='sgld', kappa:float=0.) -> Tensor:
     """The second half: draw the noise and move every chain (in place); return the minibatch mean losses [C].
-    `kappa` > 0 (a matrix preconditioner with `sqrt(x, kappa)`) removes the minibatch gradient's own noise from the injected noise (chapter 5a)."""
+    `kappa` > 0 (a matrix preconditioner with `sqrt(x, kappa)`) removes the minibatch gradient's own noise from the injected noise (see `calibrate`)."""
     if scheme not in SCHEMES: raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}.")
     grads = g.grads
     noise = chain_noise(state, state.params)

@@ -7,10 +7,10 @@ from __future__ import annotations
 import math
 import torch
 from torch import Tensor
+from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['StreamingCov', 'cov', 'var', 'corr', 'chain_cov', 'mean', 'jackknife_se', 'merge', 'state_dict', 'load_state_dict',
-           'select']
+__all__ = ['StreamingCov']
 
 # %% ../nbs/04_streaming_cov.ipynb #f8f2e3ae
 class StreamingCov:
@@ -44,41 +44,43 @@ class StreamingCov:
         if len(self._bx) >= self.buffer: self.flush()
         return self
 
-    def flush(self):
-        "Merge the buffered draws into the accumulators (one matmul per block of draws)."
-        if not self._bx: return self
-        X = torch.stack(self._bx, 1); Y = torch.stack(self._by, 1)       # [C, K, n], [C, K, q]
-        self._bx, self._by = [], []
-        X, Y = X.double(), Y.double()
-        K = X.shape[1]
-        mx, my = X.mean(1), Y.mean(1)   # non-finite exactly when a draw is (or when |losses| > 1e300)
-        if not bool(torch.isfinite(mx).all() & torch.isfinite(my).all()):  # one check (one device sync) per block
-            raise FloatingPointError(f"A draw has non-finite losses (the block of {K} buffered draws was discarded); "
-                                     "the sampler diverged (lower eps) or loss_fn produced NaN/inf.")
-        Xc, Yc = (X - mx[:, None]), (Y - my[:, None])
-        na, nb = self.count[:, None], float(K)
-        n = na + nb
-        dx, dy = mx - self.mean_x, my - self.mean_y
-        w = na * nb / n                                          # [C, 1]
-        self.m2_x += (Xc ** 2).sum(1) + w * dx ** 2
-        self.m2_y += (Yc ** 2).sum(1) + w * dy ** 2
-        # Xcᵀ Yc + w·dx dyᵀ = [Xc; √w dx]ᵀ [Yc; √w dy]: the merge correction rides in the matmul as one more row
-        sw = w.sqrt()
-        Xa = torch.cat([Xc, (sw * dx)[:, None]], 1).to(self.compute_dtype).transpose(1, 2)   # [C, n, K+1]
-        Ya = torch.cat([Yc, (sw * dy)[:, None]], 1).to(self.compute_dtype)                   # [C, K+1, q]
-        ch = self.chunk or (self.n_x if self.device.type != 'cpu' else max(1, (1 << 18) // (self.chains * self.n_y)))
-        for s in range(0, self.n_x, ch):      # on a CPU, row chunks whose product (1 MiB in float32) stays in cache
-            e = min(s + ch, self.n_x)
-            if self.compute_dtype == self.m_xy.dtype: self.m_xy[:, s:e].baddbmm_(Xa[:, s:e], Ya)
-            else: self.m_xy[:, s:e] += torch.bmm(Xa[:, s:e], Ya)     # mixed-dtype in-place add: no float64 temporary
-        self.mean_x += (nb / n) * dx; self.mean_y += (nb / n) * dy
-        self.count += nb
-        return self
-
     @property
     def n(self) -> int:
         "Draws per chain (buffered ones included)."
         return int(self.count[0].item()) + len(self._bx)
+
+# %% ../nbs/04_streaming_cov.ipynb #5b01e19a
+@patch
+def flush(self:StreamingCov):
+    "Merge the buffered draws into the accumulators (one matmul per block of draws)."
+    if not self._bx: return self
+    X = torch.stack(self._bx, 1); Y = torch.stack(self._by, 1)       # [C, K, n], [C, K, q]
+    self._bx, self._by = [], []
+    X, Y = X.double(), Y.double()
+    K = X.shape[1]
+    mx, my = X.mean(1), Y.mean(1)   # non-finite exactly when a draw is (or when |losses| > 1e300)
+    if not bool(torch.isfinite(mx).all() & torch.isfinite(my).all()):  # one check (one device sync) per block
+        raise FloatingPointError(f"A draw has non-finite losses (the block of {K} buffered draws was discarded); "
+                                 "the sampler diverged (lower eps) or loss_fn produced NaN/inf.")
+    Xc, Yc = (X - mx[:, None]), (Y - my[:, None])
+    na, nb = self.count[:, None], float(K)
+    n = na + nb
+    dx, dy = mx - self.mean_x, my - self.mean_y
+    w = na * nb / n                                          # [C, 1]
+    self.m2_x += (Xc ** 2).sum(1) + w * dx ** 2
+    self.m2_y += (Yc ** 2).sum(1) + w * dy ** 2
+    # Xcᵀ Yc + w·dx dyᵀ = [Xc; √w dx]ᵀ [Yc; √w dy]: the merge correction rides in the matmul as one more row
+    sw = w.sqrt()
+    Xa = torch.cat([Xc, (sw * dx)[:, None]], 1).to(self.compute_dtype).transpose(1, 2)   # [C, n, K+1]
+    Ya = torch.cat([Yc, (sw * dy)[:, None]], 1).to(self.compute_dtype)                   # [C, K+1, q]
+    ch = self.chunk or (self.n_x if self.device.type != 'cpu' else max(1, (1 << 18) // (self.chains * self.n_y)))
+    for s in range(0, self.n_x, ch):      # on a CPU, row chunks whose product (2¹⁸ float32 entries) stays in cache
+        e = min(s + ch, self.n_x)
+        if self.compute_dtype == self.m_xy.dtype: self.m_xy[:, s:e].baddbmm_(Xa[:, s:e], Ya)
+        else: self.m_xy[:, s:e] += torch.bmm(Xa[:, s:e], Ya)     # mixed-dtype in-place add: no float64 temporary
+    self.mean_x += (nb / n) * dx; self.mean_y += (nb / n) * dy
+    self.count += nb
+    return self
 
 # %% ../nbs/04_streaming_cov.ipynb #c32459ac
 def _pool(count, mean, m2):
@@ -86,6 +88,7 @@ def _pool(count, mean, m2):
     mu = (count[:, None] * mean).sum(0) / N
     return N, mu, m2.sum(0) + (count[:, None] * (mean - mu) ** 2).sum(0)
 
+@patch
 @torch.no_grad()
 def _pooled(self:StreamingCov):
     self.flush()
@@ -94,36 +97,44 @@ def _pooled(self:StreamingCov):
     dx, dy = self.mean_x - mux, self.mean_y - muy                    # [C, n]
     mxy = self.m_xy.sum(0) + torch.einsum('c,ci,cj->ij', self.count, dx, dy)
     return N, mux, muy, m2x, m2y, mxy
-StreamingCov._pooled = _pooled
 
 def _check_n(N, what):
     if N < 2: raise ValueError(f"{what} needs at least 2 draws, got {int(N)}: run more draws.")
 
+# %% ../nbs/04_streaming_cov.ipynb #7f2acb25
+@patch
 def cov(self:StreamingCov) -> Tensor:
     "Pooled sample covariance [n_x, n_y] (float64, unbiased)."
     N, _, _, _, _, mxy = self._pooled(); _check_n(N, 'A covariance')
     return mxy / (N - 1)
 
+@patch
 def var(self:StreamingCov):
     "Pooled sample variances (of x [n_x], of y [n_y])."
     N, _, _, m2x, m2y, _ = self._pooled(); _check_n(N, 'A variance')
     return m2x / (N - 1), m2y / (N - 1)
 
+@patch
 def corr(self:StreamingCov) -> Tensor:
     "Pooled Pearson correlation [n_x, n_y]; 0 where a variance is exactly 0 (a constant loss correlates with nothing)."
     N, _, _, m2x, m2y, mxy = self._pooled(); _check_n(N, 'A correlation')
     den = torch.sqrt(m2x[:, None] * m2y[None, :])
     return torch.where(den > 0, mxy / den.clamp_min(torch.finfo(torch.float64).tiny), torch.zeros_like(mxy)).clamp(-1, 1)
 
+# %% ../nbs/04_streaming_cov.ipynb #916fda76
+@patch
 def chain_cov(self:StreamingCov) -> Tensor:
     "Each chain's own sample covariance [chains, n_x, n_y]."
     self.flush(); _check_n(self.count.min(), "A chain's covariance")
     return self.m_xy / (self.count[:, None, None] - 1)
 
+@patch
 def mean(self:StreamingCov):
     "Pooled means (of x, of y)."
     N, mux, muy, *_ = self._pooled(); return mux, muy
 
+# %% ../nbs/04_streaming_cov.ipynb #a7c1e2d4
+@patch
 def jackknife_se(self:StreamingCov) -> Tensor:
     """Standard error of the pooled `cov()` by leaving out one chain at a time [n_x, n_y]: it counts the spread of the
     chains' means, which a plain std of `chain_cov()` misses when chains have not mixed."""
@@ -142,9 +153,9 @@ def jackknife_se(self:StreamingCov) -> Tensor:
     mean = s1 / C
     return ((C - 1) / C * (s2 - C * mean * mean).clamp(min=0)).sqrt()
 
-for _f in (cov, var, corr, chain_cov, mean, jackknife_se): setattr(StreamingCov, _f.__name__, _f)
 
 # %% ../nbs/04_streaming_cov.ipynb #e5085f6a
+@patch
 def merge(self:StreamingCov, other:StreamingCov) -> StreamingCov:
     "Merge `other`'s statistics (disjoint draws of the same chains) into `self`."
     if (other.n_x, other.n_y, other.chains) != (self.n_x, self.n_y, self.chains):
@@ -159,17 +170,18 @@ def merge(self:StreamingCov, other:StreamingCov) -> StreamingCov:
     self.mean_x += (nb / n) * dx; self.mean_y += (nb / n) * dy
     self.count += other.count
     return self
-StreamingCov.merge = merge
 
 # %% ../nbs/04_streaming_cov.ipynb #b4162a7a
 _STATE_KEYS = ('count', 'mean_x', 'mean_y', 'm2_x', 'm2_y', 'm_xy')
 
+@patch
 def state_dict(self:StreamingCov) -> dict:
     "The accumulators, and the draws still in the buffer, as a dict of tensors (restoring it continues bit for bit)."
     sd = {k: getattr(self, k).clone() for k in _STATE_KEYS}
     if self._bx: sd['buffer_x'], sd['buffer_y'] = torch.stack(self._bx, 1).clone(), torch.stack(self._by, 1).clone()
     return sd
 
+@patch
 def load_state_dict(self:StreamingCov, sd:dict) -> StreamingCov:
     "Restore accumulators (and buffered draws) saved by `state_dict`."
     for k in _STATE_KEYS:
@@ -181,10 +193,9 @@ def load_state_dict(self:StreamingCov, sd:dict) -> StreamingCov:
         self._bx = [t.to(self.device) for t in sd['buffer_x'].unbind(1)]; self._by = [t.to(self.device) for t in sd['buffer_y'].unbind(1)]
     return self
 
+@patch
 def select(self:StreamingCov, keep:list) -> StreamingCov:
     "Keep only the chains at rows `keep` (e.g. after dropping a diverged chain)."
     self.flush()
     for k in _STATE_KEYS: setattr(self, k, getattr(self, k)[keep].clone())
     self.chains = len(keep); return self
-
-for _f in (state_dict, load_state_dict, select): setattr(StreamingCov, _f.__name__, _f)
