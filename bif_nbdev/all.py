@@ -18,14 +18,15 @@ from .hf import *
 from .tokens import *
 from .baselines import *
 from .lds import *
+from .lm_lds import *
 from .calibrate import *
 from .distributed import *
 from .site import *
 
 # %% ../nbs/98_all.ipynb #dcf18360
 import bif_nbdev.core, bif_nbdev.influence, bif_nbdev.exact, bif_nbdev.sgld, bif_nbdev.precond, bif_nbdev.stats, bif_nbdev.bif
-import bif_nbdev.compare, bif_nbdev.hf, bif_nbdev.tokens, bif_nbdev.baselines, bif_nbdev.lds, bif_nbdev.calibrate, bif_nbdev.distributed, bif_nbdev.site
+import bif_nbdev.compare, bif_nbdev.hf, bif_nbdev.tokens, bif_nbdev.baselines, bif_nbdev.lds, bif_nbdev.lm_lds, bif_nbdev.calibrate, bif_nbdev.distributed, bif_nbdev.site
 _modules = (bif_nbdev.core, bif_nbdev.influence, bif_nbdev.exact, bif_nbdev.sgld, bif_nbdev.precond, bif_nbdev.stats, bif_nbdev.bif,
-            bif_nbdev.compare, bif_nbdev.hf, bif_nbdev.tokens, bif_nbdev.baselines, bif_nbdev.lds, bif_nbdev.calibrate, bif_nbdev.distributed,
+            bif_nbdev.compare, bif_nbdev.hf, bif_nbdev.tokens, bif_nbdev.baselines, bif_nbdev.lds, bif_nbdev.lm_lds, bif_nbdev.calibrate, bif_nbdev.distributed,
             bif_nbdev.site)
 __all__ = sorted({n for m in _modules for n in m.__all__})
