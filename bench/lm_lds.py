@@ -10,7 +10,8 @@ Spearman-Brown value 2r/(1+r) of the two-seed average that the methods are score
 
 Each method runs in its own forked child process, one after another: time = wall time of the call (calibration
 included for BIF); memory = the child's RSS high-water mark (getrusage ru_maxrss) minus its RSS when the call
-started, i.e. the memory the method itself added (a forked child starts its high-water mark at its own RSS).
+started (after glibc's malloc_trim, so that free heap inherited from the parent is not reused unseen), i.e. the
+memory the method itself added (a forked child starts its high-water mark at its own RSS).
 LDS ± SE: mean over queries of the per-query Spearman correlation, SE = std (ddof 1) / sqrt(#queries).
 Scores of every method: change of the query's sequence loss per unit up-weighting of a training window
 (negative = helpful). Raw numbers go to bench/results/lm_lds.json (entries of the settings and methods run are
@@ -34,6 +35,12 @@ def _rss_mb():
     return int(open('/proc/self/statm').read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2 ** 20
 
 
+def _trim():
+    try:
+        import ctypes; ctypes.CDLL('libc.so.6').malloc_trim(0)
+    except OSError: pass
+
+
 def in_child(fn):
     "Run fn() in a forked child: (its result, wall seconds, MB added to the RSS high-water mark), or an error string."
     r, w = os.pipe()
@@ -41,6 +48,7 @@ def in_child(fn):
     if pid == 0:  # child
         os.close(r)
         try:
+            _trim()  # give the parent's free heap back to the OS first, so that reusing it counts as new memory
             rss0 = _rss_mb(); t = time.perf_counter()
             out = fn()
             secs = time.perf_counter() - t
@@ -84,7 +92,11 @@ def method_calls(name, st, model, args):
         strat = 'kfac' if name == 'kfac' else 'ekfac'
         emp = name == 'ekfac_emp'
         lab = {'ekfac': 'EK-FAC', 'kfac': 'K-FAC', 'ekfac_emp': 'EK-FAC, empirical Fisher'}[name]
-        return [(f'{lab} (λ heuristic)', lambda: dict(scores=attribute(strat, model, tr, q, lf, empirical_fisher=emp)))]
+        out = [(f'{lab} (λ heuristic)', lambda: dict(scores=attribute(strat, model, tr, q, lf, empirical_fisher=emp)))]
+        if name == 'ekfac':  # optional damping grid (absolute, on the scale of the mean-loss curvature, like BIF's γ/nβ)
+            for lam in args.ekfac_dampings:
+                out.append((f'{lab} (λ={lam:g})', lambda lam=lam: dict(scores=attribute(strat, model, tr, q, lf, damping=lam), damping=lam)))
+        return out
     if name == 'bif':
         def run(kw=None):
             res = bif(model, tr, q, causal_lm_sequence_loss, progress=False, **(kw or {}))
@@ -177,6 +189,43 @@ def print_table(name, e):
         print(f"| {lab} | {r['lds']:.3f} ± {r['se']:.3f} | {r['seconds']:.1f} | {r['mem_mb']:.0f} | {'' if ag is None else f'{ag:.2f}'} |")
 
 
+def _order(label):
+    "Rows in a reading order: gradient dot, TRAK by λ, K-FAC, EK-FAC (heuristic, empirical, then by λ), BIF."
+    import re
+    num = lambda: float(re.search(r'λ=([0-9.e+-]+)', label).group(1)) if re.search(r'λ=([0-9.e+-]+)', label) else -1.0
+    for i, p in enumerate(('gradient', 'TRAK', 'K-FAC', 'EK-FAC (λ heur', 'EK-FAC, emp', 'EK-FAC (λ=', 'EK-FAC (λ = ', 'BIF (def', 'BIF per', 'BIF')):
+        if label.startswith(p): return (i, num(), label)
+    return (99, 0.0, label)
+
+
+def _bif_damping(e):
+    c = e['methods'].get('BIF (defaults)', {}).get('config', {})
+    return c['gamma'] / c['nbeta'] if 'gamma' in c and 'nbeta' in c else None
+
+
+def print_combined(results, names):
+    "One table, both settings side by side: LDS ± SE, time, memory per method; EK-FAC at BIF's own damping γ/nβ gets one row."
+    names = [n for n in names if n in results]
+    rows = {}
+    for n in names:
+        lam = _bif_damping(results[n])
+        for lab, r in results[n]['methods'].items():
+            d = r.get('damping') if isinstance(r, dict) else None
+            if lab.startswith('EK-FAC (λ=') and lam and d and abs(d - lam) <= 1e-3 * lam:
+                lab, r = "EK-FAC (λ = γ/nβ of BIF's defaults)", dict(r, show_damping=True)
+            rows.setdefault(lab, {})[n] = r
+    print('| method | ' + ' | '.join(f'{n}: LDS ± SE | time (s) | memory (MB)' for n in names) + ' |')
+    print('|---|' + '---|---|---|' * len(names))
+    def cell(r):
+        if r is None: return ' | | '
+        if 'error' in r: return 'failed | | '
+        lam = f" (λ={r['damping']:.3g})" if r.get('show_damping') else ''
+        return f"{r['lds']:.3f} ± {r['se']:.3f}{lam} | {r['seconds']:.1f} | {r['mem_mb']:.0f}"
+    for lab in sorted(rows, key=_order): print(f'| {lab} | ' + ' | '.join(cell(rows[lab].get(n)) for n in names) + ' |')
+    print('| *noise ceiling r / 2r/(1+r)* | ' + ' | '.join(
+        f"{results[n]['ceiling']['r']:.3f} / {results[n]['ceiling']['two_seed']:.3f} | | " for n in names) + ' |')
+
+
 def _save(results):
     OUT.parent.mkdir(parents=True, exist_ok=True)
     tmp = OUT.with_suffix('.tmp')
@@ -192,6 +241,7 @@ if __name__ == '__main__':
     ap.add_argument('--seeds', type=int, default=2, help='retraining seeds per subset (>= 2 for the noise ceiling)')
     ap.add_argument('--proj-dim', type=int, default=512, help="TRAK's projection dimension")
     ap.add_argument('--trak-rho', type=float, nargs='+', default=[0.01, 0.1, 1.0, 10.0, 100.0], help="TRAK's damping, relative to mean ||g||^2 / k")
+    ap.add_argument('--ekfac-dampings', type=float, nargs='*', default=[], help="extra EK-FAC rows at these absolute dampings (e.g. BIF's γ/nβ)")
     ap.add_argument('--bif-kwargs', type=json.loads, action='append', default=[], help='a JSON dict of bif() arguments (repeatable)')
     ap.add_argument('--table-only', action='store_true', help='print the tables of the saved JSON and exit')
     args = ap.parse_args()
@@ -200,5 +250,6 @@ if __name__ == '__main__':
     if args.table_only:
         for nm in args.settings:
             if nm in results: print_table(nm, results[nm])
+        print(); print_combined(results, args.settings)
         sys.exit(0)
     for nm in args.settings: run_setting(nm, args, results)

@@ -265,6 +265,8 @@ def pretrained_lm(corpus:LMCorpus|None=None, # default: `lm_corpus()`
         tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
         save_file(state, str(tmp), metadata=dict(sha256=_tensor_hash(state), key=json.dumps(key, sort_keys=True),
                                                    final_loss=f"{losses[-1]:.6f}", steps=str(len(losses))))
+        umask = os.umask(0); os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)   # safetensors writes 0600; a shared cache wants the usual mode
         os.replace(tmp, path)
     return state
 
