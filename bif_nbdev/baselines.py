@@ -11,10 +11,12 @@ import torch
 from torch import nn, Tensor
 from torch.func import grad, vmap
 from .core import *
+from .hf import causal_lm_loss, causal_lm_sequence_loss, token_mask, _batch_parts, _logits
 
 # %% auto #0
 __all__ = ['BASELINES', 'projected_grads', 'grad_similarity', 'tracin', 'classification_margin', 'regression_output',
-           'random_projection', 'trak', 'kronfluence_available', 'kronfluence_influence', 'attribute']
+           'sequence_margin', 'random_projection', 'trak', 'kronfluence_available', 'kronfluence_influence',
+           'attribute']
 
 # %% ../nbs/09_baselines.ipynb #c7fd6e71
 def _map_tensors(fn, batch):
@@ -113,6 +115,12 @@ def regression_output(model:nn.Module, batch) -> tuple[Tensor, Tensor]:
     f = f[:, 0]
     return f, (y.reshape(-1) - f).detach()
 
+def sequence_margin(model:nn.Module, batch) -> tuple[Tensor, Tensor]:
+    "TRAK's output for a causal LM with `causal_lm_sequence_loss`: `f = log p/(1-p)` for the sequence's probability `p = exp(-loss)`, `Q = 1 - p` (detached)."
+    l = causal_lm_sequence_loss(model, batch)
+    q = -torch.expm1(-l)   # 1 - p, accurate for small and large losses
+    return -l - torch.log(q.clamp_min(torch.finfo(q.dtype).tiny)), q.detach()
+
 # %% ../nbs/09_baselines.ipynb #d9b6e0be
 def random_projection(p:int, # input dimension (number of parameters)
                       k:int, # output dimension
@@ -129,8 +137,10 @@ def random_projection(p:int, # input dimension (number of parameters)
 def _default_out_fn(loss_fn):
     if loss_fn is cross_entropy_loss: return classification_margin
     if loss_fn is squared_loss: return regression_output
+    if loss_fn is causal_lm_sequence_loss: return sequence_margin
     raise ValueError("TRAK needs an output function for this loss_fn: pass out_fn=classification_margin (cross-entropy "
-                     "classifiers), out_fn=regression_output (squared loss), or your own out_fn(model, batch) -> (f, Q).")
+                     "classifiers), out_fn=regression_output (squared loss), out_fn=sequence_margin "
+                     "(causal_lm_sequence_loss), or your own out_fn(model, batch) -> (f, Q).")
 
 def _trak_features(model, data, out_fn, batch_size, P):
     "Projected output gradients `[n, k]` and out-to-loss weights `[n]`."
@@ -197,6 +207,14 @@ def _sampled_loss(loss_fn):
             with torch.no_grad(): ys = out.detach() + torch.randn_like(out)
             return 0.5 * (out - ys).pow(2).reshape(out.shape[0], -1).sum(1)
         return f
+    if loss_fn is causal_lm_loss or loss_fn is causal_lm_sequence_loss:
+        def f(model, batch):  # every scored position's next token drawn from the model, as in kronfluence's language-model examples
+            ids, am, _ = _batch_parts(batch)
+            z = _logits(model, ids, am)[:, :-1].float()
+            with torch.no_grad(): ys = torch.distributions.Categorical(logits=z.detach()).sample()
+            ys = torch.where(token_mask(batch)[:, 1:], ys, -100)
+            return nn.functional.cross_entropy(z.transpose(1, 2), ys, reduction='none', ignore_index=-100).sum(1)
+        return f
     return None
 
 def _as_dataset(data):
@@ -223,15 +241,18 @@ def kronfluence_influence(model:nn.Module, train, query, loss_fn:Callable,
     sampled = _sampled_loss(loss_fn)
     if empirical_fisher is None: empirical_fisher = sampled is None
     if not empirical_fisher and sampled is None:
-        raise ValueError("No label sampler for this loss_fn: use empirical_fisher=True (or cross_entropy_loss / squared_loss).")
+        raise ValueError("No label sampler for this loss_fn: use empirical_fisher=True (or cross_entropy_loss, squared_loss, causal_lm_loss, causal_lm_sequence_loss).")
 
     class _Task(Task):
         def compute_train_loss(self, batch, model, sample=False):
             return (sampled if sample else loss_fn)(model, batch).sum()
         def compute_measurement(self, batch, model):
             return loss_fn(model, batch).sum()
+        def get_attention_mask(self, batch):  # padded positions stay out of the Kronecker factors
+            return batch.get('attention_mask') if isinstance(batch, Mapping) else None
 
-    m = prepare_model(nn.Sequential(copy.deepcopy(model)), _Task())  # wrapping: kronfluence cannot track a bare top-level layer
+    leaf = next(model.children(), None) is None   # kronfluence cannot track a bare top-level layer: wrap only that
+    m = prepare_model(nn.Sequential(copy.deepcopy(model)) if leaf else copy.deepcopy(model), _Task())
     dtr, collate = _as_dataset(train); dq, _ = _as_dataset(query)
     logging.getLogger('kronfluence').setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory() as d, torch.random.fork_rng(), warnings.catch_warnings():

@@ -71,3 +71,36 @@ def test_kfac_is_scaled_exact_influence_on_linear_regression():
     r2 = (lin(tr[0])[:, 0] - tr[1]).pow(2).mean().detach()
     IF = influence(lin, tr, q, squared_loss).float()
     assert torch.allclose(K * r2, IF, atol=1e-2 * IF.abs().max().item())
+
+
+def _tiny_lm():
+    from bif_nbdev.hf import make_tiny_gptneox
+    lm = make_tiny_gptneox(50, hidden_size=16, num_layers=1, num_heads=2, max_length=8, seed=0)
+    ids = torch.randint(0, 50, (12, 8), generator=torch.Generator().manual_seed(0))
+    return lm, ids
+
+
+@pytest.mark.skipif(not kronfluence_available(), reason='kronfluence not installed (optional extra)')
+def test_kronfluence_on_a_causal_lm_with_dict_batches():
+    "A Hugging Face model gets its keyword arguments; token and sequence losses give the same scores; padding ids do not matter."
+    from bif_nbdev.hf import causal_lm_loss, causal_lm_sequence_loss
+    lm, ids = _tiny_lm()
+    data = [{'input_ids': r} for r in ids]
+    K = kronfluence_influence(lm, data, data[:3], causal_lm_sequence_loss)
+    assert K.shape == (12, 3) and torch.isfinite(K).all()
+    assert torch.allclose(kronfluence_influence(lm, data, data[:3], causal_lm_loss), K, atol=1e-4 * K.abs().max().item())
+    am = torch.ones_like(ids); am[::2, 5:] = 0
+    padded = lambda fill: [{'input_ids': torch.where(a.bool(), r, fill), 'attention_mask': a} for r, a in zip(ids, am)]
+    K0, K7 = (kronfluence_influence(lm, padded(v), padded(v)[:3], causal_lm_sequence_loss, empirical_fisher=True) for v in (0, 7))
+    assert torch.allclose(K0, K7, atol=1e-5 * K0.abs().max().item())
+
+
+def test_trak_sequence_margin_for_causal_lms():
+    from bif_nbdev.hf import causal_lm_sequence_loss
+    from bif_nbdev.baselines import sequence_margin
+    lm, ids = _tiny_lm()
+    with torch.no_grad():
+        f, Q = sequence_margin(lm, {'input_ids': ids[:, :2]}); l = causal_lm_sequence_loss(lm, {'input_ids': ids[:, :2]})
+    assert torch.allclose(nn.functional.softplus(-f), l, atol=1e-5) and torch.allclose(Q, 1 - torch.exp(-l), atol=1e-6)
+    data = [{'input_ids': r} for r in ids]
+    assert attribute('trak', lm, data, data[:3], causal_lm_sequence_loss, proj_dim=64, damping=1e-3).shape == (12, 3)
