@@ -286,14 +286,17 @@ def default_batch_size(n:int, batch_size:int|None=None) -> int:
     "The SGLD minibatch: `batch_size` if given, else max(32, n/8); at most n."
     return int(min(n, batch_size if batch_size is not None else max(32, math.ceil(n / 8))))
 
-def lanczos_budget(budget:float|None, examples:int, dim:int, share:float=0.1, most:int=300, least:int=10, small:int=2 ** 24) -> int:
+def lanczos_budget(budget:float|None, examples:int, dim:int, share:float=0.1, most:int=300, least:int=10, small:int=2 ** 24,
+                   memory:int=2 ** 30) -> int:
     """Hessian-vector products costing about `share` of a sampling run of `budget` example forward passes. Each is two
     gradients over `examples`, about 10 forward passes each as measured on a Pythia-shaped model (a gradient through
     `torch.func` of a model with a large vocabulary costs 4–5 forward passes of its own). A small model (examples × dim
     at most `small`) gets `most` whatever the budget: there they take a fraction of a second, and each deflated direction
-    lets the step grow."""
-    if budget is None or examples * dim <= small: return most
-    return int(max(least, min(most, share * budget / (10 * max(examples, 1)))))
+    lets the step grow. Whatever the budget, the Lanczos basis and its Ritz vectors (2 × steps vectors of `dim` numbers,
+    float64 up to 2²² dimensions, float32 beyond) stay within `memory` bytes, but never fewer than `least` steps."""
+    by_memory = memory // (2 * (8 if dim <= 2 ** 22 else 4) * max(dim, 1))
+    steps = most if budget is None or examples * dim <= small else share * budget / (10 * max(examples, 1))
+    return int(max(least, min(most, by_memory, steps)))
 
 def calibrate(model:nn.Module, # trained model; its current weights are w* (they are not modified)
               train, # the data that defines the posterior: tuple of tensors, Dataset or DataLoader
