@@ -532,12 +532,15 @@ def _step(run:_Run, post:LocalPosterior, record:Callable, reuse:bool, eps:float,
     return loss
 
 # %% ../nbs/05_bif.ipynb #9f707244
-def _drop_diverged(run:_Run, post:LocalPosterior, bad:list, eps:float, on_diverge:str, allow_empty:bool, where:str) -> bool:
-    "Drop the diverged chains `bad` from `run` (or raise, naming eps); True when no chain is left."
+def _drop_diverged(run:_Run, post:LocalPosterior, bad:list, eps:float, on_diverge:str, allow_empty:bool, where:str, min_kept:int=0) -> bool:
+    """Drop the diverged chains `bad` from `run` (or raise, naming eps); True when no chain is left. With `min_kept`, raise
+    instead when fewer chains would be left (`bif` then starts again with a smaller step)."""
     st = run.state
     msg = '; '.join(f"chain {st.chain_ids[c]}: {why}" for c, why in bad)
     if on_diverge == 'raise' or (len(bad) == st.chains and not allow_empty): raise _divergence_error(st.step, msg, post, eps)
     keep = [c for c in range(st.chains) if c not in {b for b, _ in bad}]
+    if len(keep) < min_kept:
+        raise _divergence_error(st.step, f"{msg}; {len(keep)} chains would be left, fewer than {min_kept}", post, eps)
     warnings.warn(f"Dropping diverged chains ({msg}); {len(keep)} remain{where}. A smaller eps (now {eps:.3g}) avoids this.")
     run.state = select_chains(st, keep)
     for sc in run.stats.values():
@@ -550,7 +553,7 @@ def _drop_diverged(run:_Run, post:LocalPosterior, bad:list, eps:float, on_diverg
 # %% ../nbs/05_bif.ipynb #26334d04
 def _sample(run:_Run, post:LocalPosterior, qpost:LocalPosterior, train_ex:Examples, query_ex:Examples, *, total:int, burnin:int,
             thin:int, eps:float, precond, scheme:str, vectorize, eval_batch_size:int, train_len, query_len, loss0:float, kappa:float=0.,
-            on_diverge:str, reuse:bool, train_share:float=1.0, where:str='', after_step=None, allow_empty:bool=False):
+            on_diverge:str, reuse:bool, train_share:float=1.0, where:str='', after_step=None, allow_empty:bool=False, min_kept:int=0):
     """Advance `run` to step `total`. `train_ex` may be a shard of the posterior's training set (then `reuse` must be False).
     With `allow_empty` (a distributed rank: other ranks' chains may live on) dropping every chain ends the run instead of raising."""
     if reuse and len(train_ex) != post.n: raise ValueError("reuse needs every training row evaluated here: the step's minibatch indexes the whole set.")
@@ -558,7 +561,7 @@ def _sample(run:_Run, post:LocalPosterior, qpost:LocalPosterior, train_ex:Exampl
     while run.state.step < total:
         loss = _step(run, post, record, reuse, eps, precond, scheme, kappa, vectorize)
         bad = _diverged(post, run.state, loss, loss0)
-        if bad and _drop_diverged(run, post, bad, eps, on_diverge, allow_empty, where): return
+        if bad and _drop_diverged(run, post, bad, eps, on_diverge, allow_empty, where, min_kept): return
         s = run.state.step
         if s > burnin and (s - burnin) % thin == 0:
             if reuse and s < total: run.pending = True
@@ -655,8 +658,9 @@ def _more_draws(run:_Run, a:SamplingArguments, t0:float) -> bool:
 
 # %% ../nbs/05_bif.ipynb #ca57df76
 def _run(model, train_ex:Examples, query_ex:Examples, loss_fn, query_loss_fn, cal:Calibration, a:SamplingArguments, at:dict,
-         device, callback, t0:float, post_ex:Examples|None=None) -> BIFResult:
-    "Sample with `cal`'s hyperparameters (the posterior on `post_ex`, default the training rows scored); `at` = `losses_at_center(...)`."
+         device, callback, t0:float, post_ex:Examples|None=None, min_kept:int=0) -> BIFResult:
+    """Sample with `cal`'s hyperparameters (the posterior on `post_ex`, default the training rows scored); `at` = `losses_at_center(...)`.
+    Fewer than `min_kept` chains left raises `SGLDDivergence` (for `bif`'s restart)."""
     n, q = len(train_ex), len(query_ex)
     post_ex = train_ex if post_ex is None else post_ex
     cfg = dict(_run_config(cal, a, at, n, q), n_posterior=len(post_ex))
@@ -680,7 +684,7 @@ def _run(model, train_ex:Examples, query_ex:Examples, loss_fn, query_loss_fn, ca
             _sample(run, post, qpost, train_ex, query_ex, total=cfg['burnin'] + draws * thin, burnin=cfg['burnin'], thin=thin, eps=cal.eps,
                     precond=cal.precond, kappa=cal.kappa, scheme=cal.scheme, vectorize=a.vectorize, eval_batch_size=a.eval_batch_size,
                     train_len=at['train_len'], query_len=at['query_len'], loss0=at['loss0'], on_diverge=a.on_diverge, reuse=reuse,
-                    after_step=after_step)
+                    after_step=after_step, min_kept=min_kept)
             if not (auto and run.state.chains and _more_draws(run, a, t0)): break
             draws += AUTO_BLOCK; pbar.total = cfg['burnin'] + draws * thin; pbar.refresh()
     except KeyboardInterrupt:
@@ -750,11 +754,15 @@ def bif(model:nn.Module, # trained model; its current weights are w* (they are n
         post_ex = None if posterior_data is None else as_examples(posterior_data)
         budget = sampling_cost(run_args, len(train_ex), len(query_ex), default_batch_size(len(post_ex or train_ex), cal_args.batch_size))
         cal = calibrate(model, post_ex or train_ex, loss_fn, cal_args, budget=budget)
+        can_restart = cal_args.eps is None and run_args.on_diverge == 'drop' and not run_args.checkpoint
         for restart in range(4):
-            try: return _run(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, cal, run_args, at, device, callback, t0, post_ex)
-            except SGLDDivergence as e:  # every chain left: with a calibrated step, halve it and start again (never over a checkpoint)
-                if cal_args.eps is not None or run_args.on_diverge != 'drop' or run_args.checkpoint or restart == 3: raise
-                warnings.warn(f"{e} Every chain left the posterior: starting again with half the step size (eps={cal.eps / 2:.3g}).")
+            # with a calibrated step, a quarter of the chains leaving (or all of them) means the step is too large for this
+            # posterior: halve it and start again (never over a checkpoint); the last attempt keeps what is left
+            min_kept = math.ceil(0.75 * run_args.chains) if can_restart and restart < 3 else 0
+            try: return _run(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, cal, run_args, at, device, callback, t0, post_ex, min_kept)
+            except SGLDDivergence as e:
+                if not can_restart or restart == 3: raise
+                warnings.warn(f"{e} Starting again with half the step size (eps={cal.eps / 2:.3g}).")
                 cal = cal.with_eps(cal.eps / 2)
 
 # %% ../nbs/05_bif.ipynb #48797b79

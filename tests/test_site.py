@@ -48,7 +48,8 @@ def project_site(tmp_path_factory):
 def toy_site(tmp_path_factory):
     "A small nbdev project with a plot, maths, cross-links, a folded solution and a tutorials/ folder."
     d = tmp_path_factory.mktemp('toy')
-    (d/'settings.ini').write_text((ROOT/'settings.ini').read_text())
+    # the project's settings, but nbdev makes the toy's sidebar from its folders (the project keeps a hand-written one)
+    (d/'settings.ini').write_text((ROOT/'settings.ini').read_text().replace('custom_sidebar = True', 'custom_sidebar = False'))
     nbs = d/'nbs'; (nbs/'tutorials').mkdir(parents=True)
     plot = [dict(output_type='display_data', metadata={}, data={'image/png': _png(), 'text/plain': '<Figure>'})]
     json.dump(_nb([('markdown', '# Toy\n\n> A toy site.'),
