@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_per_token.ipynb #7428ccd2
 from __future__ import annotations
-import html, math
+import contextlib, html, io, math
 from dataclasses import dataclass
 from typing import Callable
 import torch
@@ -82,6 +82,28 @@ class TokenTopK:
     resolved: Tensor|None = None  # [q, S', k] bool: |score| ≥ 2 standard errors (outside its error bar around 0)
     def text_pos(self) -> tuple[Tensor, Tensor]: "(text index i, position s) of every entry of `train`."; return self.train // self.S, self.train % self.S
 
+# %% ../nbs/08_per_token.ipynb #1c93599b
+def _token_rows(source, by:str, S:int|None, query_shape:tuple|None):
+    "`(rows(a, b), n_rows, S, (q, S'), result)` for a per-token BIFResult, a StreamingCov or a [n, S, q, S'] tensor."
+    if isinstance(source, StreamingCov):
+        if S is None or query_shape is None: raise ValueError("With a StreamingCov, pass S (training width) and query_shape=(q, S').")
+        if source.n_x % S or math.prod(query_shape) != source.n_y:
+            raise ValueError(f"The statistics have {source.n_x} x {source.n_y} entries, not divisible into width S={S} and query {query_shape}.")
+        f = source.corr_rows if by == 'corr' else source.cov_rows
+        return (lambda a, b: -f(a, b)), source.n_x, S, tuple(query_shape), None
+    result = None
+    if isinstance(source, BIFResult):
+        result = source
+        if not source.per_token: raise ValueError("This result is per sequence: run bif with a per-token loss_fn (e.g. causal_lm_loss).")
+        source = getattr(source, by)
+    if not isinstance(source, Tensor) or source.dim() != 4:
+        raise ValueError(f"Expected a per-token BIFResult, a StreamingCov or a [n, S, q, S'] tensor, got "
+                         f"{type(source).__name__}{' of shape ' + str(tuple(source.shape)) if isinstance(source, Tensor) else ''}.")
+    n, S, q, S2 = source.shape
+    flat = source.reshape(n * S, q * S2)   # a view: nothing is copied
+    return (lambda a, b: flat[a:b]), n * S, S, (q, S2), result
+
+# %% ../nbs/08_per_token.ipynb #8c5e4e43
 def top_token_influences(source, # per-token BIFResult, StreamingCov over flattened token losses, or Tensor [n, S, q, S']
                          k:int=10, # training tokens per query token
                          by:str='corr', # 'corr' (−correlation, comparable across tokens) or 'scores' (−covariance)
@@ -93,24 +115,7 @@ def top_token_influences(source, # per-token BIFResult, StreamingCov over flatte
                         ) -> TokenTopK:
     "For every query token, the `k` training tokens with the most negative (or positive) influence, found block by block."
     if by not in ('corr', 'scores'): raise ValueError(f"by must be 'corr' or 'scores', got {by!r}.")
-    result = None
-    if isinstance(source, StreamingCov):
-        if S is None or query_shape is None: raise ValueError("With a StreamingCov, pass S (training width) and query_shape=(q, S').")
-        if source.n_x % S or math.prod(query_shape) != source.n_y:
-            raise ValueError(f"The statistics have {source.n_x} x {source.n_y} entries, not divisible into width S={S} and query {query_shape}.")
-        f = source.corr_rows if by == 'corr' else source.cov_rows
-        rows, n_rows, qs = (lambda a, b: -f(a, b)), source.n_x, tuple(query_shape)
-    else:
-        if isinstance(source, BIFResult):
-            result = source
-            if not source.per_token: raise ValueError("This result is per sequence: run bif with a per-token loss_fn (e.g. causal_lm_loss).")
-            source = getattr(source, by)
-        if not isinstance(source, Tensor) or source.dim() != 4:
-            raise ValueError(f"Expected a per-token BIFResult, a StreamingCov or a [n, S, q, S'] tensor, got "
-                             f"{type(source).__name__}{' of shape ' + str(tuple(source.shape)) if isinstance(source, Tensor) else ''}.")
-        n, S, q, S2 = source.shape
-        flat = source.reshape(n * S, q * S2)   # a view: nothing is copied
-        rows, n_rows, qs = (lambda a, b: flat[a:b]), n * S, (q, S2)
+    rows, n_rows, S, qs, result = _token_rows(source, by, S, query_shape)
     mask = None
     if train_mask is not None:
         if train_mask.numel() != n_rows: raise ValueError(f"train_mask has {train_mask.numel()} entries, the training tokens {n_rows}.")
@@ -201,6 +206,7 @@ class HTMLText(str):
     "A string of HTML that notebooks display rendered (and the docs keep as static HTML)."
     def _repr_html_(self): return str(self)
 
+# %% ../nbs/08_per_token.ipynb #263b8436
 def influence_html(source, # per-token BIFResult or Tensor [n, S, q, S'] (BIF sign)
                    j:int, # query text
                    t:int, # query token position
@@ -258,6 +264,7 @@ def _hit_chance(N:int, R:int, k:int) -> float:
     "P(at least one of k draws without replacement from N items hits one of R marked ones)."
     return 1.0 - math.comb(N - R, k) / math.comb(N, k) if N >= k else 1.0
 
+# %% ../nbs/08_per_token.ipynb #a53b26c1
 def relation_recovery(top:TokenTopK, # from `top_token_influences` (k = its last dimension)
                       train_tokens:list, # [n][S] token strings
                       query_tokens:list, # [q][S'] token strings
@@ -320,6 +327,10 @@ class TokenExplorer:
         self.widget = W.VBox([W.HBox([self.query, self.token]), W.HBox([self.by, self.n_texts]), self.out])
         self.update()
 
+    def _ipython_display_(self):
+        from IPython.display import display
+        display(self.widget)
+
     def _set_tokens(self):
         j = self.query.value
         opts = [(f"{t}: {self.query_tokens[j][t]}", t) for t in range(len(self.query_tokens[j])) if self.query_mask[j, t]]
@@ -328,25 +339,23 @@ class TokenExplorer:
         self.token.options = opts; self.token.value = opts[-1][1]
         self._updating = False
 
-    def update(self):
-        "Redraw for the current choices; the static HTML is kept in `self.html`."
-        if getattr(self, '_updating', False): return
-        import matplotlib.pyplot as plt
-        from IPython.display import display
-        j, t, by = self.query.value, self.token.value, self.by.value
-        src = self.result
-        self.html = influence_html(src, j, t, self.train_tokens, self.query_tokens, self.train_mask, self.query_mask,
-                                   by=by, n_texts=self.n_texts.value)
-        self.out.clear_output(wait=True)
-        with self.out:
-            display(self.html)
-            if self.heatmap:
-                M = getattr(src, by) if isinstance(src, BIFResult) else src
-                i = int(M[:, :, j, t].float().masked_fill(~self.train_mask, math.inf).min(1).values.argmin())
-                fig, ax = plt.subplots(figsize=(1 + 0.45 * int(self.query_mask[j].sum()), 0.8 + 0.35 * int(self.train_mask[i].sum())))
-                token_heatmap(src, i, j, self.train_tokens, self.query_tokens, by, self.train_mask, self.query_mask, ax=ax)
-                plt.show(); plt.close(fig)
-
-    def _ipython_display_(self):
-        from IPython.display import display
-        display(self.widget)
+# %% ../nbs/08_per_token.ipynb #eaa1fde9
+@patch
+def update(self:TokenExplorer):
+    "Redraw for the current choices; the static HTML is kept in `self.html`."
+    if getattr(self, '_updating', False): return
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+    j, t, by = self.query.value, self.token.value, self.by.value
+    src = self.result
+    self.html = influence_html(src, j, t, self.train_tokens, self.query_tokens, self.train_mask, self.query_mask,
+                               by=by, n_texts=self.n_texts.value)
+    with contextlib.redirect_stdout(io.StringIO()): self.out.clear_output(wait=True)   # IPython prints escape codes outside a front end
+    with self.out:
+        display(self.html)
+        if self.heatmap:
+            M = getattr(src, by) if isinstance(src, BIFResult) else src
+            i = int(M[:, :, j, t].float().masked_fill(~self.train_mask, math.inf).min(1).values.argmin())
+            fig, ax = plt.subplots(figsize=(1 + 0.45 * int(self.query_mask[j].sum()), 0.8 + 0.35 * int(self.train_mask[i].sum())))
+            token_heatmap(src, i, j, self.train_tokens, self.query_tokens, by, self.train_mask, self.query_mask, ax=ax)
+            plt.show(); plt.close(fig)
