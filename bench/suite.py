@@ -229,7 +229,7 @@ def fmt(r, v, lab):
 def short(lab):
     "A column title for a method label."
     return (lab.replace('kronfluence default λ=1e-8', 'λ=1e-8').replace('heuristic: 0.1 × mean eigenvalue per module', 'heur.')
-               .replace('best λ, optimistic', 'best λ').replace('λ = weight decay', 'λ=wd').replace('defaults: 8×200', 'defaults'))
+               .replace('best λ, optimistic', 'best λ').replace('λ = weight decay', 'λ=wd').replace('defaults: 8×200', 'previous defaults, 8×200'))
 
 
 def print_wide(res, p):
@@ -317,6 +317,39 @@ def print_tables(res, file=sys.stdout, wide=False):
             p(f"| {r['half']} | {n} | " + ' | '.join(cells) + ' |')
 
 
+EKFAC_HEUR = 'EK-FAC (heuristic: 0.1 × mean eigenvalue per module)'
+
+
+def print_summary(res, file=sys.stdout):
+    """Issue 13's table: BIF with its defaults against EK-FAC (kronfluence, its heuristic damping) per setting, the
+    difference with its standard error (the two methods are scored on the same queries: SE of the per-query
+    differences is not saved, so the SE shown is sqrt(SE_a² + SE_b²), conservative when the two are positively
+    correlated), time ratio, and the sampler's diagnostics; then the mean of each half."""
+    p = lambda *a: print(*a, file=file)
+    best_if = lambda ms: next((v for k, v in ms.items() if k.startswith('exact IF (best')), None)
+    prev = 'BIF (defaults: 8×200)'
+    p('| half | setting | ceiling 2r/(1+r) | exact IF (best λ, optimistic) | EK-FAC (heur.) | BIF, previous defaults (8×200) '
+      '| **BIF (defaults)** | BIF − EK-FAC | time BIF / EK-FAC | BIF ε, ESS, R̂, chains kept |')
+    p('|---|---|---|---|---|---|---|---|---|---|')
+    halves = {}
+    for n, st in res['settings'].items():
+        ms = st['methods']; b, e, o, x = ms.get('BIF (defaults)'), ms.get(EKFAC_HEUR), ms.get(prev), best_if(ms)
+        if not (b and e and 'lds' in b and 'lds' in e): continue
+        f = lambda v: f"{v['lds']:.3f} ± {v['se']:.3f}" if v and 'lds' in v else '–'
+        diff, se = b['lds'] - e['lds'], math.hypot(b['se'], e['se'])
+        halves.setdefault(st['half'], []).append((b['lds'], e['lds'], b['se'], e['se'], b['seconds'] / e['seconds']))
+        p(f"| {st['half']} | {n} | {st['ceiling']['spearman_brown']:.2f} | {f(x)} | {f(e)} | {f(o)} | **{f(b)}** | "
+          f"{diff:+.3f} ± {se:.3f} | {b['seconds'] / e['seconds']:.0f}× | {b['eps']:.3g}, {b['ess']:.0f}, {b['rhat']:.3f}, {b['chains_kept']} |")
+    p('')
+    p('| half | settings | mean LDS, BIF (defaults) | mean LDS, EK-FAC (heur.) | mean difference ± SE | median time ratio |')
+    p('|---|---|---|---|---|---|')
+    for h, rows in halves.items():
+        k = len(rows); mb = sum(r[0] for r in rows) / k; me = sum(r[1] for r in rows) / k
+        se = math.sqrt(sum(r[2] ** 2 + r[3] ** 2 for r in rows)) / k
+        ratios = sorted(r[4] for r in rows)
+        p(f"| {h} | {k} | {mb:.3f} | {me:.3f} | {mb - me:+.3f} ± {se:.3f} | {ratios[k // 2]:.0f}× |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--half', default='all', choices=['dev', 'val', 'all'])
@@ -332,10 +365,12 @@ def main():
     ap.add_argument('--ground-truth-only', action='store_true', help='retrain (cached) and print the noise ceilings only')
     ap.add_argument('--show', metavar='JSON', help='print the tables of a saved run and exit')
     ap.add_argument('--wide', action='store_true', help='with --show: one row per setting, one column per method')
+    ap.add_argument('--summary', action='store_true', help='with --show: BIF (defaults) against EK-FAC per setting and per half')
     a = ap.parse_args()
     torch.set_num_threads(1)
     if a.show:
-        print_tables(json.load(open(a.show)), wide=a.wide); return
+        r = json.load(open(a.show))
+        print_summary(r) if a.summary else print_tables(r, wide=a.wide); return
     names = a.settings or suite_settings(a.half)
     if a.settings: names = [n for n in names if a.half == 'all' or SUITE[n] == a.half]
     if a.ground_truth_only:

@@ -1,7 +1,9 @@
 "Tests of the public API as a user outside the notebooks calls it."
-import importlib, pkgutil
+import importlib, pkgutil, re
+from pathlib import Path
 import torch
 import bif_nbdev
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_all_is_the_users_api():
@@ -37,3 +39,23 @@ def test_sidebar_lists_every_chapter():
     walk(yaml.safe_load((nbs/'sidebar.yml').read_text())['website']['sidebar']['contents'])
     assert len(listed) == len(set(listed)), 'a page is listed twice'
     assert set(listed) == {p.name for p in nbs.glob('*.ipynb')}, set(listed) ^ {p.name for p in nbs.glob('*.ipynb')}
+
+
+def test_example_cells_do_not_import():
+    """nbdev's docs processing executes every non-exported cell that contains an import statement, without the cells
+    before it; an example, check or solution cell that imports and then uses the chapter's variables breaks the docs
+    build (it did, twice). Imports go to a notebook's `#| hide` imports cell; optional imports (try/except) and the
+    cells listed here run on their own."""
+    import ast, json
+    allowed = {('index.ipynb', 'suite_all.json'), ('98_all.ipynb', '_probe')}
+    bad = []
+    for p in sorted((ROOT / 'nbs').glob('*.ipynb')):
+        for c in json.loads(p.read_text())['cells']:
+            s = ''.join(c['source'])
+            if c['cell_type'] != 'code' or s.startswith('#| hide') or re.search(r'^#\| *(export|exec_doc|eval: *false)', s, re.M): continue
+            try: tree = ast.parse('\n'.join(l for l in s.splitlines() if not l.lstrip().startswith(('%', '!'))))
+            except SyntaxError: continue
+            top = [n for n in tree.body]
+            if any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in top) and any(not isinstance(n, (ast.Import, ast.ImportFrom)) for n in top):
+                if not any(p.name == f and key in s for f, key in allowed): bad.append(f"{p.name}: {s.splitlines()[0][:60]}")
+    assert not bad, bad
