@@ -97,7 +97,7 @@ def tracin(model:nn.Module, # a model of the right architecture (its weights are
         total = s if total is None else total + s
     return -total
 
-# %% ../nbs/09_baselines.ipynb #99b9ad39
+# %% ../nbs/09_baselines.ipynb #8b868243
 def classification_margin(model:nn.Module, batch) -> tuple[Tensor, Tensor]:
     "TRAK's output for a classifier `model(x) -> logits`, `batch = (x, y)`: margin `f` and weight `Q = 1 - p_y` (detached)."
     x, y = batch[0], batch[1]
@@ -107,6 +107,7 @@ def classification_margin(model:nn.Module, batch) -> tuple[Tensor, Tensor]:
     f = zy - others
     return f, torch.sigmoid(-f).detach()   # 1 - p_y = 1 - sigmoid(f)
 
+# %% ../nbs/09_baselines.ipynb #b4ec4b20
 def regression_output(model:nn.Module, batch) -> tuple[Tensor, Tensor]:
     "TRAK's output for a scalar regressor with `squared_loss`: `f = model(x)` and `Q = y - f` (detached)."
     x, y = batch[0], batch[1]
@@ -115,6 +116,7 @@ def regression_output(model:nn.Module, batch) -> tuple[Tensor, Tensor]:
     f = f[:, 0]
     return f, (y.reshape(-1) - f).detach()
 
+# %% ../nbs/09_baselines.ipynb #41b027b5
 def sequence_margin(model:nn.Module, batch) -> tuple[Tensor, Tensor]:
     "TRAK's output for a causal LM with `causal_lm_sequence_loss`: `f = log p/(1-p)` for the sequence's probability `p = exp(-loss)`, `Q = 1 - p` (detached)."
     l = causal_lm_sequence_loss(model, batch)
@@ -133,7 +135,7 @@ def random_projection(p:int, # input dimension (number of parameters)
     else: raise ValueError(f"kind must be 'gaussian' or 'rademacher', got {kind!r}.")
     return P / math.sqrt(k)
 
-# %% ../nbs/09_baselines.ipynb #78768a16
+# %% ../nbs/09_baselines.ipynb #267568ab
 def _default_out_fn(loss_fn):
     if loss_fn is cross_entropy_loss: return classification_margin
     if loss_fn is squared_loss: return regression_output
@@ -141,6 +143,9 @@ def _default_out_fn(loss_fn):
     raise ValueError("TRAK needs an output function for this loss_fn: pass out_fn=classification_margin (cross-entropy "
                      "classifiers), out_fn=regression_output (squared loss), out_fn=sequence_margin "
                      "(causal_lm_sequence_loss), or your own out_fn(model, batch) -> (f, Q).")
+
+# %% ../nbs/09_baselines.ipynb #6df1636f
+def _dev(model): return next(model.parameters()).device
 
 def _trak_features(model, data, out_fn, batch_size, P):
     "Projected output gradients `[n, k]` and out-to-loss weights `[n]`."
@@ -152,8 +157,7 @@ def _trak_features(model, data, out_fn, batch_size, P):
             Qs.append(out_fn(model, to_device(b, _dev(model)))[1])
     return projected_grads(model, data, f_only, batch_size, project=P), torch.cat(Qs)
 
-def _dev(model): return next(model.parameters()).device
-
+# %% ../nbs/09_baselines.ipynb #68a1eb74
 def trak(model:nn.Module|Sequence[nn.Module], # trained model, or a list of independently trained ones (ensemble)
          train, query, loss_fn:Callable,
          proj_dim:int|None=512, # projection dimension k; None = no projection (exact gradients)
@@ -185,7 +189,7 @@ def trak(model:nn.Module|Sequence[nn.Module], # trained model, or a list of inde
         total = total + s
     return (total / len(models)).to(torch.float32)
 
-# %% ../nbs/09_baselines.ipynb #8c01c05e
+# %% ../nbs/09_baselines.ipynb #566a596b
 def kronfluence_available() -> bool:
     "Whether the optional kronfluence package (and accelerate) can be imported."
     try:
@@ -193,6 +197,7 @@ def kronfluence_available() -> bool:
         return True
     except Exception: return False
 
+# %% ../nbs/09_baselines.ipynb #92e6e241
 def _sampled_loss(loss_fn):
     "Loss with labels drawn from the model's own predictive distribution (for the true Fisher), or None."
     if loss_fn is cross_entropy_loss:
@@ -222,7 +227,42 @@ def _as_dataset(data):
     if ex.tensors is not None: return torch.utils.data.TensorDataset(*ex.tensors), None
     return ex.dataset, ex.collate_fn
 
-# %% ../nbs/09_baselines.ipynb #b4e36750
+# %% ../nbs/09_baselines.ipynb #272e9ecc
+def _influence_task(loss_fn:Callable, sampled:Callable|None):
+    "A kronfluence `Task` whose training loss is `loss_fn` (or `sampled` for the true Fisher) and whose measurement is the query loss."
+    from kronfluence.task import Task
+    class _Task(Task):
+        def compute_train_loss(self, batch, model, sample=False):
+            return (sampled if sample else loss_fn)(model, batch).sum()
+        def compute_measurement(self, batch, model):
+            return loss_fn(model, batch).sum()
+        def get_attention_mask(self, batch):  # padded positions stay out of the Kronecker factors
+            return batch.get('attention_mask') if isinstance(batch, Mapping) else None
+    return _Task()
+
+# %% ../nbs/09_baselines.ipynb #293fd6e1
+def _kronfluence_scores(m:nn.Module, task, train, query, strategy:str, damping:float|None, empirical_fisher:bool,
+                        batch_size:int, seed:int, cpu:bool) -> Tensor:
+    "kronfluence's pairwise scores `[n_query, n_train]` (its sign: positive = helpful) of the prepared model `m`."
+    import logging
+    from kronfluence.analyzer import Analyzer
+    from kronfluence.arguments import FactorArguments, ScoreArguments
+    from kronfluence.utils.dataset import DataLoaderKwargs
+    dtr, collate = _as_dataset(train); dq, _ = _as_dataset(query)
+    logging.getLogger('kronfluence').setLevel(logging.WARNING)
+    with tempfile.TemporaryDirectory() as d, torch.random.fork_rng(), warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        torch.manual_seed(seed)
+        an = Analyzer('bif', m, task, cpu=cpu, disable_tqdm=True, output_dir=d, log_level=logging.WARNING)
+        if collate is not None: an.set_dataloader_kwargs(DataLoaderKwargs(collate_fn=collate))
+        fa = FactorArguments(strategy=strategy, use_empirical_fisher=empirical_fisher)
+        an.fit_all_factors('f', dataset=dtr, per_device_batch_size=batch_size, factor_args=fa)
+        an.compute_pairwise_scores('s', factors_name='f', query_dataset=dq, train_dataset=dtr,
+                                   per_device_query_batch_size=batch_size, per_device_train_batch_size=batch_size,
+                                   score_args=ScoreArguments(damping_factor=damping))
+        return an.load_pairwise_scores('s')['all_modules']
+
+# %% ../nbs/09_baselines.ipynb #5f5f1497
 def kronfluence_influence(model:nn.Module, train, query, loss_fn:Callable,
                           strategy:str='ekfac', # 'ekfac', 'kfac', 'diagonal' or 'identity' (kronfluence's names)
                           damping:float|None=None, # λ added to the factors; None = kronfluence's heuristic (0.1 × mean eigenvalue)
@@ -233,39 +273,15 @@ def kronfluence_influence(model:nn.Module, train, query, loss_fn:Callable,
     if not kronfluence_available():
         raise ImportError("kronfluence is not installed. Install it without its dependencies (they would replace torch): "
                           "pip install --no-deps kronfluence einconv einops opt_einsum accelerate")
-    import logging
-    from kronfluence.analyzer import Analyzer, prepare_model
-    from kronfluence.task import Task
-    from kronfluence.arguments import FactorArguments, ScoreArguments
-    from kronfluence.utils.dataset import DataLoaderKwargs
+    from kronfluence.analyzer import prepare_model
     sampled = _sampled_loss(loss_fn)
     if empirical_fisher is None: empirical_fisher = sampled is None
     if not empirical_fisher and sampled is None:
         raise ValueError("No label sampler for this loss_fn: use empirical_fisher=True (or cross_entropy_loss, squared_loss, causal_lm_loss, causal_lm_sequence_loss).")
-
-    class _Task(Task):
-        def compute_train_loss(self, batch, model, sample=False):
-            return (sampled if sample else loss_fn)(model, batch).sum()
-        def compute_measurement(self, batch, model):
-            return loss_fn(model, batch).sum()
-        def get_attention_mask(self, batch):  # padded positions stay out of the Kronecker factors
-            return batch.get('attention_mask') if isinstance(batch, Mapping) else None
-
+    task = _influence_task(loss_fn, sampled)
     leaf = next(model.children(), None) is None   # kronfluence cannot track a bare top-level layer: wrap only that
-    m = prepare_model(nn.Sequential(copy.deepcopy(model)) if leaf else copy.deepcopy(model), _Task())
-    dtr, collate = _as_dataset(train); dq, _ = _as_dataset(query)
-    logging.getLogger('kronfluence').setLevel(logging.WARNING)
-    with tempfile.TemporaryDirectory() as d, torch.random.fork_rng(), warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        torch.manual_seed(seed)
-        an = Analyzer('bif', m, _Task(), cpu=_dev(model).type == 'cpu', disable_tqdm=True, output_dir=d, log_level=logging.WARNING)
-        if collate is not None: an.set_dataloader_kwargs(DataLoaderKwargs(collate_fn=collate))
-        fa = FactorArguments(strategy=strategy, use_empirical_fisher=empirical_fisher)
-        an.fit_all_factors('f', dataset=dtr, per_device_batch_size=batch_size, factor_args=fa)
-        an.compute_pairwise_scores('s', factors_name='f', query_dataset=dq, train_dataset=dtr,
-                                   per_device_query_batch_size=batch_size, per_device_train_batch_size=batch_size,
-                                   score_args=ScoreArguments(damping_factor=damping))
-        s = an.load_pairwise_scores('s')['all_modules']
+    m = prepare_model(nn.Sequential(copy.deepcopy(model)) if leaf else copy.deepcopy(model), task)
+    s = _kronfluence_scores(m, task, train, query, strategy, damping, empirical_fisher, batch_size, seed, _dev(model).type == 'cpu')
     return -s.T.to(torch.float32).contiguous()
 
 # %% ../nbs/09_baselines.ipynb #cafe4f4e

@@ -282,10 +282,12 @@ def _stages(disable:bool):
     stage.seconds = {}
     return bar, stage
 
+# %% ../nbs/05a_calibrate.ipynb #468adf9f
 def default_batch_size(n:int, batch_size:int|None=None) -> int:
     "The SGLD minibatch: `batch_size` if given, else max(32, n/8); at most n."
     return int(min(n, batch_size if batch_size is not None else max(32, math.ceil(n / 8))))
 
+# %% ../nbs/05a_calibrate.ipynb #045f35e1
 def lanczos_budget(budget:float|None, examples:int, dim:int, share:float=0.1, most:int=300, least:int=10, small:int=2 ** 24,
                    memory:int=2 ** 30) -> int:
     """Hessian-vector products costing about `share` of a sampling run of `budget` example forward passes. Each is two
@@ -298,6 +300,7 @@ def lanczos_budget(budget:float|None, examples:int, dim:int, share:float=0.1, mo
     steps = most if budget is None or examples * dim <= small else share * budget / (10 * max(examples, 1))
     return int(max(least, min(most, by_memory, steps)))
 
+# %% ../nbs/05a_calibrate.ipynb #cdc965b4
 def calibrate(model:nn.Module, # trained model; its current weights are w* (they are not modified)
               train, # the data that defines the posterior: tuple of tensors, Dataset or DataLoader
               loss_fn:Callable, # loss_fn(model, batch) -> per-example losses [B] or per-token losses [B, S]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast, hashlib, json, math, os, re, sysconfig, time
 from dataclasses import dataclass, field
 from functools import lru_cache
+from fastcore.basics import patch
 from pathlib import Path
 from typing import Callable
 import numpy as np
@@ -235,6 +236,28 @@ def _arch_key(model:nn.Module) -> dict:
     c = model.config.to_dict(); c.pop('transformers_version', None)
     return c
 
+# %% ../nbs/10b_lm_retraining.ipynb #8b81b054
+def _load_pretrained(path:Path) -> dict:
+    "The state dict stored at `path`, refused when its tensors do not hash to the stored sha256."
+    from safetensors.torch import load_file
+    from safetensors import safe_open
+    state = load_file(path)
+    with safe_open(path, 'pt') as f: want = f.metadata().get('sha256')
+    if want != _tensor_hash(state): raise ValueError(f"The cached pre-trained weights {path} are corrupt (hash mismatch): delete the file.")
+    return state
+
+def _save_pretrained(path:Path, state:dict, key:dict, losses:list):
+    "Write `state` to `path` atomically, with its hash, its cache key and the training's final loss as metadata."
+    from safetensors.torch import save_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
+    save_file(state, str(tmp), metadata=dict(sha256=_tensor_hash(state), key=json.dumps(key, sort_keys=True),
+                                               final_loss=f"{losses[-1]:.6f}", steps=str(len(losses))))
+    umask = os.umask(0); os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)   # safetensors writes 0600; a shared cache wants the usual mode
+    os.replace(tmp, path)
+
+# %% ../nbs/10b_lm_retraining.ipynb #b8c2cc75
 def pretrained_lm(corpus:LMCorpus|None=None, # default: `lm_corpus()`
                   cache_dir:str|Path|None=None, # default: $BIF_NBDEV_CACHE/lm_lds or ~/.cache/bif_nbdev/lm_lds; False = no cache
                   recompute:bool=False, # train again even if the file exists (and overwrite it)
@@ -242,32 +265,19 @@ def pretrained_lm(corpus:LMCorpus|None=None, # default: `lm_corpus()`
                   **recipe, # overrides of `PRETRAIN`
                  ) -> dict[str, Tensor]: # the state dict of `make_lm` after pre-training
     "Weights of the benchmark's GPT-NeoX pre-trained on the docstring windows: computed once, deterministically, cached as safetensors."
-    from safetensors.torch import load_file, save_file
     corpus = corpus or lm_corpus()
     recipe = {**PRETRAIN, **recipe}
     model = make_lm(len(corpus.tokenizer), seed=recipe['seed'], window=corpus.pretrain.input_ids.shape[1])
     key = dict(data=_tensor_hash({'ids': corpus.pretrain.input_ids})[:16], arch=_arch_key(model), recipe=recipe, version=1)
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
     path = None if cache_dir is False else _lm_cache_dir(cache_dir) / f"pretrained-{digest}.safetensors"
-    if path is not None and path.exists() and not recompute:
-        state = load_file(path)
-        from safetensors import safe_open
-        with safe_open(path, 'pt') as f: want = f.metadata().get('sha256')
-        if want != _tensor_hash(state): raise ValueError(f"The cached pre-trained weights {path} are corrupt (hash mismatch): delete the file.")
-        return state
+    if path is not None and path.exists() and not recompute: return _load_pretrained(path)
     t0 = time.perf_counter()
     r = {k: v for k, v in recipe.items() if k != 'seed'}
     losses = train_windows(model, corpus.pretrain.input_ids, seed=recipe['seed'], **r)
     state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
     if verbose: print(f"pre-trained in {time.perf_counter() - t0:.0f} s, {len(losses)} steps, final loss {losses[-1]:.3f}")
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
-        save_file(state, str(tmp), metadata=dict(sha256=_tensor_hash(state), key=json.dumps(key, sort_keys=True),
-                                                   final_loss=f"{losses[-1]:.6f}", steps=str(len(losses))))
-        umask = os.umask(0); os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)   # safetensors writes 0600; a shared cache wants the usual mode
-        os.replace(tmp, path)
+    if path is not None: _save_pretrained(path, state, key, losses)
     return state
 
 # %% ../nbs/10b_lm_retraining.ipynb #4bbe393b
@@ -302,44 +312,51 @@ class LMSetting:
         if self.init is not None: model.load_state_dict(self.init)
         return model
 
-    def fit(self, model:nn.Module|None=None, # model to train in place (default: `make_model(seed)`)
-            subset_idx=None, # indices of the training windows to use (default: all)
-            seed:int=0, # initialization (from scratch) and order of the examples
-            checkpoints:list|None=None, checkpoint_every:int=50, # see `train_windows`
-           ) -> nn.Module:
-        "Train on `train[subset_idx]`; returns the trained model, in eval mode."
-        model = self.make_model(seed) if model is None else model
-        ids = self.train.input_ids
-        if subset_idx is not None:
-            subset_idx = torch.as_tensor(subset_idx, dtype=torch.long)
-            if len(subset_idx) == 0: raise ValueError("subset_idx is empty: a model cannot be trained on no examples.")
-            ids = ids[subset_idx]
-        old = torch.get_num_threads()
-        if self.threads: torch.set_num_threads(self.threads)
-        try: train_windows(model, ids, self.epochs, self.lr, self.batch_size, self.weight_decay, self.warmup, seed, checkpoints, checkpoint_every)
-        finally: torch.set_num_threads(old)
-        return model
+# %% ../nbs/10b_lm_retraining.ipynb #fb693ff3
+@patch
+def fit(self:LMSetting, model:nn.Module|None=None, # model to train in place (default: `make_model(seed)`)
+        subset_idx=None, # indices of the training windows to use (default: all)
+        seed:int=0, # initialization (from scratch) and order of the examples
+        checkpoints:list|None=None, checkpoint_every:int=50, # see `train_windows`
+       ) -> nn.Module:
+    "Train on `train[subset_idx]`; returns the trained model, in eval mode."
+    model = self.make_model(seed) if model is None else model
+    ids = self.train.input_ids
+    if subset_idx is not None:
+        subset_idx = torch.as_tensor(subset_idx, dtype=torch.long)
+        if len(subset_idx) == 0: raise ValueError("subset_idx is empty: a model cannot be trained on no examples.")
+        ids = ids[subset_idx]
+    old = torch.get_num_threads()
+    if self.threads: torch.set_num_threads(self.threads)
+    try: train_windows(model, ids, self.epochs, self.lr, self.batch_size, self.weight_decay, self.warmup, seed, checkpoints, checkpoint_every)
+    finally: torch.set_num_threads(old)
+    return model
 
-    def trained_model(self, seed:int=0) -> nn.Module:
-        "The model trained on all training windows with `seed` (the one to attribute)."
-        return self.fit(seed=seed)
+@patch
+def trained_model(self:LMSetting, seed:int=0) -> nn.Module:
+    "The model trained on all training windows with `seed` (the one to attribute)."
+    return self.fit(seed=seed)
 
-    def query_losses(self, model:nn.Module) -> Tensor:
-        "Sequence loss of every query window."
-        return per_example_losses(model, self.query, self.loss_fn)
+@patch
+def query_losses(self:LMSetting, model:nn.Module) -> Tensor:
+    "Sequence loss of every query window."
+    return per_example_losses(model, self.query, self.loss_fn)
 
-    def key(self) -> dict:
-        "Everything that determines the retraining results (for the cache)."
-        data = _tensor_hash({'train': self.train.input_ids, 'query': self.query.input_ids})[:16]
-        init = None if self.init is None else _tensor_hash(self.init)[:16]
-        return dict(name=self.name, data=data, init=init, arch=_arch_key(make_lm(self.vocab_size, window=self.window, **self.arch)),
-                    loss=getattr(self.loss_fn, '__name__', repr(self.loss_fn)), epochs=self.epochs, lr=self.lr,
-                    batch_size=self.batch_size, weight_decay=self.weight_decay, warmup=self.warmup)
+# %% ../nbs/10b_lm_retraining.ipynb #a3f780b9
+@patch
+def key(self:LMSetting) -> dict:
+    "Everything that determines the retraining results (for the cache)."
+    data = _tensor_hash({'train': self.train.input_ids, 'query': self.query.input_ids})[:16]
+    init = None if self.init is None else _tensor_hash(self.init)[:16]
+    return dict(name=self.name, data=data, init=init, arch=_arch_key(make_lm(self.vocab_size, window=self.window, **self.arch)),
+                loss=getattr(self.loss_fn, '__name__', repr(self.loss_fn)), epochs=self.epochs, lr=self.lr,
+                batch_size=self.batch_size, weight_decay=self.weight_decay, warmup=self.warmup)
 
-    def __repr__(self):
-        p = sum(v.numel() for v in make_lm(self.vocab_size, window=self.window, **self.arch).parameters())
-        return (f"LMSetting({self.name!r}: {self.n_train} train, {len(self.query)} query windows of {self.window} tokens, "
-                f"{p:,} parameters; {self.description})")
+@patch
+def __repr__(self:LMSetting):
+    p = sum(v.numel() for v in make_lm(self.vocab_size, window=self.window, **self.arch).parameters())
+    return (f"LMSetting({self.name!r}: {self.n_train} train, {len(self.query)} query windows of {self.window} tokens, "
+            f"{p:,} parameters; {self.description})")
 
 # %% ../nbs/10b_lm_retraining.ipynb #bba2d9b2
 _LM_SETTINGS = {

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import base64, html, json, os, re, select, shutil, subprocess, tempfile, time, urllib.parse
 from pathlib import Path
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['katex_dirs', 'page_template', 'site_css', 'SITE_MARKER', 'chromium_flags', 'cell_options', 'output_markdown',
@@ -221,6 +222,7 @@ $endif$
 </html>
 '''
 
+# %% ../nbs/14_site.ipynb #2915d72d
 site_css = '''body { margin: 0; font: 16px/1.55 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #212529; }
 #top { background: #2780e3; padding: .6rem 1.2rem; } #top a { color: white; font-weight: 600; text-decoration: none; font-size: 1.2rem; }
 #layout { display: flex; align-items: flex-start; }
@@ -327,6 +329,7 @@ def claim_site_folder(out) -> set[str]:
                               f"Choose a new or empty folder for the site (out, --out).")
     return _site_files(out)
 
+# %% ../nbs/14_site.ipynb #6a75522d
 def install_site(built:Path, out:Path, previous:set[str]) -> list[str]:
     "Move the files of a site built in `built` into `out`, replacing the `previous` build's files only; returns the files written."
     built, out = Path(built), Path(out)
@@ -412,6 +415,7 @@ def _gfm_cell(cell:dict, save_image) -> str:
         elif 'text/plain' in data: parts.append(_fence(_src(data['text/plain']), 'text'))
     return '\n\n'.join(parts)
 
+# %% ../nbs/14_site.ipynb #bbe1eaed
 def readme_markdown(nb_path) -> tuple[str, dict]:
     "README text for the notebook `nb_path` after nbdev's docs processing, and the pictures it needs (`{name: bytes}`)."
     from execnb.nbio import read_nb, nb2str
@@ -430,6 +434,7 @@ def readme_markdown(nb_path) -> tuple[str, dict]:
     body = '\n\n'.join(m for m in (_gfm_cell(c, save_image) for c in nb['cells']) if m.strip())
     return head + '\n' + body.rstrip() + '\n', pics
 
+# %% ../nbs/14_site.ipynb #09f84687
 def build_readme(dest=None, # where to write (default: README.md next to settings.ini)
                  nb=None, # the notebook (default: `readme_nb` of settings.ini in `nbs_path`)
                 ) -> Path:
@@ -455,6 +460,7 @@ def find_chromium() -> str|None:
         if c and shutil.which(c): return shutil.which(c)
     return None
 
+# %% ../nbs/14_site.ipynb #42143eef
 class Browser:
     "Headless Chromium driven through the DevTools protocol over a pipe (`--remote-debugging-pipe`): no extra package."
     def __init__(self, chromium:str|None=None, timeout:float=30.):
@@ -475,55 +481,65 @@ class Browser:
         self.session = self.send('Target.attachToTarget', targetId=tid, flatten=True)['sessionId']
         for d in ('Page', 'Network', 'Runtime'): self.send(f'{d}.enable', session=True)
 
-    def _read(self, deadline:float) -> dict:
-        while b'\0' not in self.buf:
-            left = deadline - time.time()
-            if left <= 0 or not select.select([self._r], [], [], left)[0]: raise TimeoutError("Chromium did not answer in time.")
-            chunk = os.read(self._r, 1 << 20)
-            if not chunk: raise RuntimeError("Chromium exited.")
-            self.buf += chunk
-        msg, self.buf = self.buf.split(b'\0', 1)
-        return json.loads(msg)
+# %% ../nbs/14_site.ipynb #46a37d1f
+@patch
+def _read(self:Browser, deadline:float) -> dict:
+    while b'\0' not in self.buf:
+        left = deadline - time.time()
+        if left <= 0 or not select.select([self._r], [], [], left)[0]: raise TimeoutError("Chromium did not answer in time.")
+        chunk = os.read(self._r, 1 << 20)
+        if not chunk: raise RuntimeError("Chromium exited.")
+        self.buf += chunk
+    msg, self.buf = self.buf.split(b'\0', 1)
+    return json.loads(msg)
 
-    def send(self, method:str, session:bool=False, **params) -> dict:
-        "Send one DevTools command and wait for its answer (events that arrive meanwhile are kept in `events`)."
-        self.n += 1
-        msg = dict(id=self.n, method=method, params=params)
-        if session: msg['sessionId'] = self.session
-        os.write(self._w, json.dumps(msg).encode() + b'\0')
-        deadline = time.time() + self.timeout
-        while True:
-            m = self._read(deadline)
-            if m.get('id') == self.n:
-                if 'error' in m: raise RuntimeError(f"{method}: {m['error']}")
-                return m.get('result', {})
-            self.events.append(m)
+@patch
+def send(self:Browser, method:str, session:bool=False, **params) -> dict:
+    "Send one DevTools command and wait for its answer (events that arrive meanwhile are kept in `events`)."
+    self.n += 1
+    msg = dict(id=self.n, method=method, params=params)
+    if session: msg['sessionId'] = self.session
+    os.write(self._w, json.dumps(msg).encode() + b'\0')
+    deadline = time.time() + self.timeout
+    while True:
+        m = self._read(deadline)
+        if m.get('id') == self.n:
+            if 'error' in m: raise RuntimeError(f"{method}: {m['error']}")
+            return m.get('result', {})
+        self.events.append(m)
 
-    def wait_event(self, method:str):
-        deadline = time.time() + self.timeout
-        while True:
-            for i, e in enumerate(self.events):
-                if e.get('method') == method: return self.events.pop(i)
-            self.events.append(self._read(deadline))
+# %% ../nbs/14_site.ipynb #375af1ba
+@patch
+def wait_event(self:Browser, method:str):
+    deadline = time.time() + self.timeout
+    while True:
+        for i, e in enumerate(self.events):
+            if e.get('method') == method: return self.events.pop(i)
+        self.events.append(self._read(deadline))
 
-    def open(self, url:str, script:str):
-        "Load `url`, wait for its load event, then evaluate `script` (may return a promise) and give back its value."
-        self.events = []
-        self.send('Page.navigate', session=True, url=url)
-        self.wait_event('Page.loadEventFired')
-        r = self.send('Runtime.evaluate', session=True, expression=script, awaitPromise=True, returnByValue=True)
-        if 'exceptionDetails' in r: raise RuntimeError(f"Script failed on {url}: {r['exceptionDetails']}")
-        return r['result'].get('value')
+@patch
+def open(self:Browser, url:str, script:str):
+    "Load `url`, wait for its load event, then evaluate `script` (may return a promise) and give back its value."
+    self.events = []
+    self.send('Page.navigate', session=True, url=url)
+    self.wait_event('Page.loadEventFired')
+    r = self.send('Runtime.evaluate', session=True, expression=script, awaitPromise=True, returnByValue=True)
+    if 'exceptionDetails' in r: raise RuntimeError(f"Script failed on {url}: {r['exceptionDetails']}")
+    return r['result'].get('value')
 
-    def close(self):
-        try: os.write(self._w, json.dumps(dict(id=self.n + 1, method='Browser.close')).encode() + b'\0')
-        except OSError: pass
-        try: self.proc.wait(10)
-        except subprocess.TimeoutExpired: self.proc.kill(); self.proc.wait()
-        for fd in (self._r, self._w): os.close(fd)
-        shutil.rmtree(self.tmp, ignore_errors=True)
-    def __enter__(self): return self
-    def __exit__(self, *a): self.close()
+@patch
+def close(self:Browser):
+    try: os.write(self._w, json.dumps(dict(id=self.n + 1, method='Browser.close')).encode() + b'\0')
+    except OSError: pass
+    try: self.proc.wait(10)
+    except subprocess.TimeoutExpired: self.proc.kill(); self.proc.wait()
+    for fd in (self._r, self._w): os.close(fd)
+    shutil.rmtree(self.tmp, ignore_errors=True)
+
+@patch
+def __enter__(self:Browser): return self
+@patch
+def __exit__(self:Browser, *a): self.close()
 
 # %% ../nbs/14_site.ipynb #72e32c15
 _page_probe = r'''(async () => {
@@ -547,15 +563,12 @@ _page_probe = r'''(async () => {
   };
 })()'''
 
-def check_site(index, # the site's `index.html`, or its folder
-               chromium:str|None=None, # a Chromium executable (default: `find_chromium()`)
-              ) -> dict:
-    "Open every html page of a built site in headless Chromium; report maths, pictures, links and any network access."
-    root = Path(index); root = (root if root.is_dir() else root.parent).resolve()
-    pages = sorted(root.rglob('*.html'))
-    report, problems = {}, []
+# %% ../nbs/14_site.ipynb #8b7678a2
+def _probe_pages(root:Path, chromium:str|None=None) -> dict:
+    "`{relative path: what _page_probe saw, plus external and failed requests}` for every html page under `root`."
+    report = {}
     with Browser(chromium) as b:
-        for p in pages:
+        for p in sorted(root.rglob('*.html')):
             rel = p.relative_to(root).as_posix()
             info = b.open(p.as_uri(), _page_probe)
             net = [e['params'] for e in b.events if e.get('method') in ('Network.requestWillBeSent', 'Network.loadingFailed')]
@@ -563,22 +576,37 @@ def check_site(index, # the site's `index.html`, or its folder
                                                 and not n['request']['url'].startswith(('file:', 'data:', 'about:'))})
             info['failed_requests'] = [n.get('errorText') for n in net if 'errorText' in n]
             report[rel] = info
-    for rel, info in report.items():
-        if info['math_rendered'] < info['math_sources'] or info['katex_errors']:
-            problems.append(f"{rel}: {info['math_sources']} formulas, {info['math_rendered']} rendered, {info['katex_errors']} KaTeX errors")
-        if info['raw_tex']: problems.append(f"{rel}: raw TeX left in the text: {info['raw_tex'][:3]}")
-        for im in info['images']:
-            if not im['width']: problems.append(f"{rel}: picture not loaded: {im['src']}")
-        if info['external_requests']: problems.append(f"{rel}: network requests: {info['external_requests']}")
-        if info['failed_requests']: problems.append(f"{rel}: failed requests: {info['failed_requests']}")
-        if not info['sidebar']: problems.append(f"{rel}: no navigation sidebar")
-        for url in info['links']:
-            if not url.startswith('file:'): continue
-            path, _, anchor = (urllib.parse.unquote(p) for p in url[len('file://'):].partition('#'))  # ids may be non-ASCII (γ, β)
-            target = Path(path)
-            try: trel = target.resolve().relative_to(root).as_posix()
-            except ValueError: problems.append(f"{rel}: link leaves the site: {url}"); continue
-            if not target.exists(): problems.append(f"{rel}: broken link: {trel}")
-            elif anchor and trel in report and anchor not in report[trel]['ids']:
-                problems.append(f"{rel}: broken anchor: {trel}#{anchor}")
+    return report
+
+# %% ../nbs/14_site.ipynb #f137927e
+def _page_problems(rel:str, info:dict, report:dict, root:Path) -> list[str]:
+    "What is wrong with page `rel`, one sentence each (empty when nothing is)."
+    problems = []
+    if info['math_rendered'] < info['math_sources'] or info['katex_errors']:
+        problems.append(f"{rel}: {info['math_sources']} formulas, {info['math_rendered']} rendered, {info['katex_errors']} KaTeX errors")
+    if info['raw_tex']: problems.append(f"{rel}: raw TeX left in the text: {info['raw_tex'][:3]}")
+    for im in info['images']:
+        if not im['width']: problems.append(f"{rel}: picture not loaded: {im['src']}")
+    if info['external_requests']: problems.append(f"{rel}: network requests: {info['external_requests']}")
+    if info['failed_requests']: problems.append(f"{rel}: failed requests: {info['failed_requests']}")
+    if not info['sidebar']: problems.append(f"{rel}: no navigation sidebar")
+    for url in info['links']:
+        if not url.startswith('file:'): continue
+        path, _, anchor = (urllib.parse.unquote(p) for p in url[len('file://'):].partition('#'))  # ids may be non-ASCII (γ, β)
+        target = Path(path)
+        try: trel = target.resolve().relative_to(root).as_posix()
+        except ValueError: problems.append(f"{rel}: link leaves the site: {url}"); continue
+        if not target.exists(): problems.append(f"{rel}: broken link: {trel}")
+        elif anchor and trel in report and anchor not in report[trel]['ids']:
+            problems.append(f"{rel}: broken anchor: {trel}#{anchor}")
+    return problems
+
+# %% ../nbs/14_site.ipynb #b9d6d4d2
+def check_site(index, # the site's `index.html`, or its folder
+               chromium:str|None=None, # a Chromium executable (default: `find_chromium()`)
+              ) -> dict:
+    "Open every html page of a built site in headless Chromium; report maths, pictures, links and any network access."
+    root = Path(index); root = (root if root.is_dir() else root.parent).resolve()
+    report = _probe_pages(root, chromium)
+    problems = [msg for rel, info in report.items() for msg in _page_problems(rel, info, report, root)]
     return dict(pages=report, problems=problems)

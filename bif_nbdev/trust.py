@@ -56,35 +56,44 @@ class TrustReport:
     def _rows(self, kind:str) -> list: return [i for i, x in enumerate(self.kinds) if x == kind]
     @property
     def n_query(self) -> int: return self.top_overlap.shape[1]
-    @property
-    def reseed_overlap(self) -> Tensor:
-        "[n_query] the mean top-k overlap of the reseeds (1 without any)."
-        r = self._rows('seed')
-        return self.top_overlap[r].mean(0) if r else torch.ones(self.n_query, dtype=self.top_overlap.dtype)
-    @property
-    def damping_overlap(self) -> Tensor:
-        "[n_query] the smallest top-k overlap of the damping reruns (1 without any)."
-        r = self._rows('damping')
-        return self.top_overlap[r].min(0).values if r else torch.ones(self.n_query, dtype=self.top_overlap.dtype)
-    def _by_damping(self) -> Tensor:
-        "[n_query] bool: a damping rerun lost more of the top-k than a reseed did, by more than `margin` plus the reseed's own loss."
-        o_d, o_s = self.damping_overlap, self.reseed_overlap
-        return (1 - o_d) - (1 - o_s) > self.margin + (1 - o_s) + 1e-9
-    @property
-    def damping_sensitive(self) -> Tensor:
-        "Queries whose top-k the damping moves beyond what a reseed moves it (see `_by_damping`)."
-        return torch.nonzero(self._by_damping()).flatten()
-    @property
-    def seed_sensitive(self) -> Tensor:
-        "The other queries whose top-k a reseed alone moves by more than `margin`: Monte Carlo noise, more draws would help."
-        return torch.nonzero((self.reseed_overlap < 1 - self.margin - 1e-9) & ~self._by_damping()).flatten()
-    @property
-    def verdicts(self) -> list:
-        "Per query: 'damping' (depends on the damping), 'seed' (on the seed only) or 'stable'."
-        v = ['stable'] * self.n_query
-        for i in self.seed_sensitive.tolist(): v[i] = 'seed'
-        for i in self.damping_sensitive.tolist(): v[i] = 'damping'
-        return v
+
+# %% ../nbs/05c_trust.ipynb #59e2f77b
+@patch(as_prop=True)
+def reseed_overlap(self:TrustReport) -> Tensor:
+    "[n_query] the mean top-k overlap of the reseeds (1 without any)."
+    r = self._rows('seed')
+    return self.top_overlap[r].mean(0) if r else torch.ones(self.n_query, dtype=self.top_overlap.dtype)
+
+@patch(as_prop=True)
+def damping_overlap(self:TrustReport) -> Tensor:
+    "[n_query] the smallest top-k overlap of the damping reruns (1 without any)."
+    r = self._rows('damping')
+    return self.top_overlap[r].min(0).values if r else torch.ones(self.n_query, dtype=self.top_overlap.dtype)
+
+# %% ../nbs/05c_trust.ipynb #d9ca10bb
+@patch
+def _by_damping(self:TrustReport) -> Tensor:
+    "[n_query] bool: a damping rerun lost more of the top-k than a reseed did, by more than `margin` plus the reseed's own loss."
+    o_d, o_s = self.damping_overlap, self.reseed_overlap
+    return (1 - o_d) - (1 - o_s) > self.margin + (1 - o_s) + 1e-9
+
+@patch(as_prop=True)
+def damping_sensitive(self:TrustReport) -> Tensor:
+    "Queries whose top-k the damping moves beyond what a reseed moves it (see `_by_damping`)."
+    return torch.nonzero(self._by_damping()).flatten()
+
+@patch(as_prop=True)
+def seed_sensitive(self:TrustReport) -> Tensor:
+    "The other queries whose top-k a reseed alone moves by more than `margin`: Monte Carlo noise, more draws would help."
+    return torch.nonzero((self.reseed_overlap < 1 - self.margin - 1e-9) & ~self._by_damping()).flatten()
+
+@patch(as_prop=True)
+def verdicts(self:TrustReport) -> list:
+    "Per query: 'damping' (depends on the damping), 'seed' (on the seed only) or 'stable'."
+    v = ['stable'] * self.n_query
+    for i in self.seed_sensitive.tolist(): v[i] = 'seed'
+    for i in self.damping_sensitive.tolist(): v[i] = 'damping'
+    return v
 
 # %% ../nbs/05c_trust.ipynb #04511cc3
 def _some(idx:Tensor, most:int=10) -> str:
