@@ -540,7 +540,9 @@ def _drop_diverged(run:_Run, post:LocalPosterior, bad:list, eps:float, on_diverg
     if on_diverge == 'raise' or (len(bad) == st.chains and not allow_empty): raise _divergence_error(st.step, msg, post, eps)
     keep = [c for c in range(st.chains) if c not in {b for b, _ in bad}]
     if len(keep) < min_kept:
-        raise _divergence_error(st.step, f"{msg}; {len(keep)} chains would be left, fewer than {min_kept}", post, eps)
+        e = _divergence_error(st.step, msg, post, eps)
+        e.restart_reason = f"by step {st.step} chains left the posterior ({msg}), which would leave {len(keep)}, fewer than {min_kept}"
+        raise e
     warnings.warn(f"Dropping diverged chains ({msg}); {len(keep)} remain{where}. A smaller eps (now {eps:.3g}) avoids this.")
     run.state = select_chains(st, keep)
     for sc in run.stats.values():
@@ -762,7 +764,9 @@ def bif(model:nn.Module, # trained model; its current weights are w* (they are n
             try: return _run(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, cal, run_args, at, device, callback, t0, post_ex, min_kept)
             except SGLDDivergence as e:
                 if not can_restart or restart == 3: raise
-                warnings.warn(f"{e} Starting again with half the step size (eps={cal.eps / 2:.3g}).")
+                why = getattr(e, 'restart_reason', None)
+                warnings.warn((f"SGLD: {why}: the step is too large for this posterior." if why else str(e)) +
+                              f" Starting again with half the step size (eps={cal.eps / 2:.3g}).")
                 cal = cal.with_eps(cal.eps / 2)
 
 # %% ../nbs/05_bif.ipynb #48797b79
