@@ -18,6 +18,8 @@ RECIPES = {  # name: bif() keyword arguments
     'defaults': dict(),
     'defaults 8x100': dict(draws=100),
     'defaults 8x50': dict(draws=50),
+    'calibrated 4x150': dict(chains=4, draws=150, burnin=200, thin=1),   # the hand run's chains, draws and burn-in; calibrated rest
+    'calibrated 4x150 thin 2': dict(chains=4, draws=150, burnin=100, thin=2),
 }
 
 def setup():
@@ -43,6 +45,7 @@ if __name__ == '__main__':
     _, tmask = token_table(train_dl); _, qmask = token_table(query_dl)
     mask = tmask[:, :, None, None] & qmask[None, None]
     rows = []
+    print('| recipe | Pearson | Spearman | seconds (one run) | nβ | γ | ε | chains × draws × thin | R̂ | ESS |\n|---|---|---|---|---|---|---|---|---|---|', flush=True)
     for name in a.recipes.split(','):
         kw = RECIPES[name]; out = []
         for seed in (0, 1):
