@@ -244,7 +244,9 @@ if __name__ == '__main__':
     ap.add_argument('--ekfac-dampings', type=float, nargs='*', default=[], help="extra EK-FAC rows at these absolute dampings (e.g. BIF's γ/nβ)")
     ap.add_argument('--bif-kwargs', type=json.loads, action='append', default=[], help='a JSON dict of bif() arguments (repeatable)')
     ap.add_argument('--table-only', action='store_true', help='print the tables of the saved JSON and exit')
+    ap.add_argument('--out', default=str(OUT), help='the JSON file to read and update (default: bench/results/lm_lds.json)')
     args = ap.parse_args()
+    OUT = Path(args.out)
     torch.set_num_threads(1)
     results = json.loads(OUT.read_text()) if OUT.exists() else {}
     if args.table_only:

@@ -48,7 +48,7 @@ def survey(draws:int):
         print(f"{nm:28s} mean {c.mean():.3f} sd {c.std():.3f} min {c.min():.3f} max {c.max():.3f} outside [0.9, 1.1]: {((c < .9) | (c > 1.1)).sum()}/{len(c)}")
 
 def coverage(groups:int, mlp:bool, draws):
-    "sd(z) of groups of five seeds, with the engine's stderr and with the jackknife over chains; the permutation sd of each."
+    "sd(z) of groups of five seeds, with the former stderr (std of the chains' covariances / √C) and with the engine's (the jackknife over chains); the permutation sd of each."
     if mlp:
         model, X, y = noisy_mlp(); train, query, loss = (X, y), (X[:20], y[:20]), cross_entropy_loss
         cal = calibrate(model, train, loss, budget=sampling_cost(SamplingArguments(draws=draws), len(X), 20, default_batch_size(len(X))))
@@ -62,8 +62,8 @@ def coverage(groups:int, mlp:bool, draws):
         t = time.time()
         runs = [run(s) for s in range(5 * g, 5 * g + 5)]
         stats = [chain_stats(r) for r in runs]
-        print(f"seeds {5 * g}-{5 * g + 4}: engine sd(z) {sd_z(stats):.3f} (permutation sd {permutation_sd(stats):.3f}), "
-              f"jackknife {sd_z(stats, True):.3f} ({permutation_sd(stats, jackknife=True):.3f}); "
+        print(f"seeds {5 * g}-{5 * g + 4}: former std/√C sd(z) {sd_z(stats):.3f} (permutation sd {permutation_sd(stats):.3f}), "
+              f"jackknife (the engine's) {sd_z(stats, True):.3f} ({permutation_sd(stats, jackknife=True):.3f}); "
               f"R̂ {min(r.rhat for r in runs):.2f}-{max(r.rhat for r in runs):.2f}, draws {sorted({r.config['draws'] for r in runs})}, {time.time() - t:.0f}s", flush=True)
 
 def false_alarms():
