@@ -286,19 +286,25 @@ class KroneckerPreconditioner:
 
 # %% ../nbs/03b_preconditioner.ipynb #405f2e4d
 @patch
-def _half(self:KroneckerPreconditioner, d:dict, kappa:float=0.) -> dict:
-    "(nβ s F + γ)^(-1/2) on the blocks, a scalar elsewhere (symmetric); with `kappa`, each direction times √(1 − κ f/λ). `d` holds [C, *shape]."
+def _blockwise(self:KroneckerPreconditioner, d:dict, scale:Callable) -> dict:
+    "Each block of `d` ([C, *shape]) taken to its Kronecker eigenbasis, times `scale(name, Dh)` there, and back; the blocks only."
     out = {}
     for name, (blk, Qg, Qa, Dh, has_bias) in self.blocks.items():
         W = blk.matrix(d[blk.weight])
         W = torch.cat([W, d[blk.bias][..., None]], -1) if has_bias else W
         if Qg is not None: W = Qg.T @ W
         if Qa is not None: W = W @ Qa
-        W = W * (Dh if not kappa else Dh * (1 - kappa * self.curv[name] * Dh ** 2).clamp(min=0).sqrt())
+        W = W * scale(name, Dh)
         if Qa is not None: W = W @ Qa.T
         if Qg is not None: W = Qg @ W
         if has_bias: out[blk.weight], out[blk.bias] = blk.unmatrix(W[..., :-1], self.shapes[blk.weight]), W[..., -1]
         else: out[blk.weight] = blk.unmatrix(W, self.shapes[blk.weight])
+    return out
+
+@patch
+def _half(self:KroneckerPreconditioner, d:dict, kappa:float=0.) -> dict:
+    "(nβ s F + γ)^(-1/2) on the blocks, a scalar elsewhere (symmetric); with `kappa`, each direction times √(1 − κ f/λ). `d` holds [C, *shape]."
+    out = self._blockwise(d, lambda name, Dh: Dh if not kappa else Dh * (1 - kappa * self.curv[name] * Dh ** 2).clamp(min=0).sqrt())
     f = max(0., 1 - kappa * self.scalar_ratio) ** 0.5
     for k, s in self.scalar.items(): out[k] = d[k] * (s * f)
     return {k: out[k] for k in d}
@@ -322,17 +328,7 @@ def sqrt_t(self:KroneckerPreconditioner, d:dict) -> dict: "Rᵀ x."; return self
 def apply(self:KroneckerPreconditioner, d:dict) -> dict:
     "M x = R Rᵀ x (the preconditioned gradient); without deflation one pass through each block's eigenbasis, with (nβ s F + γ)⁻¹ there."
     if self.V is not None: return self.sqrt(self.sqrt_t(d))
-    out = {}
-    for name, (blk, Qg, Qa, Dh, has_bias) in self.blocks.items():
-        W = blk.matrix(d[blk.weight])
-        W = torch.cat([W, d[blk.bias][..., None]], -1) if has_bias else W
-        if Qg is not None: W = Qg.T @ W
-        if Qa is not None: W = W @ Qa
-        W = W * Dh ** 2
-        if Qa is not None: W = W @ Qa.T
-        if Qg is not None: W = Qg @ W
-        if has_bias: out[blk.weight], out[blk.bias] = blk.unmatrix(W[..., :-1], self.shapes[blk.weight]), W[..., -1]
-        else: out[blk.weight] = blk.unmatrix(W, self.shapes[blk.weight])
+    out = self._blockwise(d, lambda name, Dh: Dh ** 2)
     for k, s in self.scalar.items(): out[k] = d[k] * s ** 2
     return {k: out[k] for k in d}
 
