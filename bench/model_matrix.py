@@ -256,7 +256,9 @@ def table(results) -> str:
                     else _fmt(r.get('sampling_s'), '.1f'))
         total = f"≈{r['projected_total_s']:.0f} (projected)" if part and 'projected_total_s' in r else _fmt(r.get('total_s'), '.1f')
         ratio = f"≈{r['projected_total_s'] / r['floor_s']:.2f}" if part and 'projected_total_s' in r else _fmt(r.get('ratio'), '.2f')
-        rows.append(f"| {name} | {_fmt(r.get('params', 0) / 1e6, '.1f')}M | {r.get('attn', '')} | {'tied' if r.get('tied') else 'untied'} | "
+        params = '' if r.get('params') is None else f"{r['params'] / 1e6:.1f}M"
+        tied = '' if 'tied' not in r else 'tied' if r['tied'] else 'untied'
+        rows.append(f"| {name} | {params} | {r.get('attn', '')} | {tied} | "
                     f"{r.get('padding', '')} | {_fmt(r.get('peak_rss_gb'), '.2f')} | {ran} | {_fmt(r.get('calibration_s'), '.1f')} | "
                     f"{sampling} | {total} | {_fmt(r.get('fwd_s'), '.2f')} | {_fmt(r.get('fb_s'), '.2f')} | {r.get('steps', '')} | "
                     f"{_fmt(r.get('floor_s'), '.0f')} | {ratio} | {_fmt(r.get('damping'), '.3g')} | {_fmt(r.get('eps'), '.3g')} | "
