@@ -19,7 +19,7 @@ from bif_nbdev.calibrate import default_batch_size, noise_batch_size
 def survey(draws:int):
     "Closed-form slope of the sampler's scores on the exact BIF, over data draws (σ = 1; σ only rescales the residuals)."
     rows = []
-    print(f"{'draw':>4} {'B':>4} {'engine':>7} {'true Σ':>7} {'EK-FAC':>7} {'κ·tr':>7} {'cap .5':>7}")
+    print(f"{'draw':>4} {'B':>4} {'engine':>7} {'true Σ':>7} {'EK-FAC':>7} {'κ·tr':>7} {'bn 0.8':>7}")
     for seed in range(draws):
         model, train, query, sol = noisy_linreg(1.0, seed=seed)
         n = len(train[0])
@@ -34,14 +34,12 @@ def survey(draws:int):
         e, Q = torch.linalg.eigh(F)
         F_ek = Q @ torch.diag(torch.diag(Q.T @ Sigma @ Q)) @ Q.T                         # EK-FAC: its eigenbasis, eigenvalues refitted
         F_tr = F * (torch.trace(M @ Sigma) / torch.trace(M @ F))                        # one scalar: the traces matched
-        B5 = max(cal.batch_size, noise_batch_size(cal.eps, cal.nbeta, n, cal.scheme, cal.precond.max_ratio(), cap=0.5))
-        from bif_nbdev.calibrate import minibatch_kappa
-        cal5 = dataclasses.replace(cal, batch_size=B5, kappa=minibatch_kappa(cal.eps, cal.nbeta, B5, n, cal.scheme))
-        r = [slope(cal), slope(cal, fisher=Sigma), slope(cal, fisher=F_ek), slope(cal, fisher=F_tr), slope(cal5)]
+        cal8 = calibrate(model, train, squared_loss, budget=sampling_cost(SamplingArguments(), n, len(query[0]), default_batch_size(n)), batch_noise=0.8)
+        r = [slope(cal), slope(cal, fisher=Sigma), slope(cal, fisher=F_ek), slope(cal, fisher=F_tr), slope(cal8)]
         rows.append(r)
         print(f"{seed:4d} {cal.batch_size:4d} " + ' '.join(f"{x:7.3f}" for x in r), flush=True)
     a = torch.tensor(rows)
-    names = ['engine (its EK-FAC F, cap 0.8)', 'true Σ in the correction', 'EK-FAC refit of its F', 'its F, traces matched', 'cap 0.5 (larger batch)']
+    names = ['engine (defaults)', 'true Σ in the correction', 'EK-FAC refit of its F', 'its F, traces matched', 'batch_noise 0.8 (former)']
     print()
     for j, nm in enumerate(names):
         c = a[:, j]

@@ -5,8 +5,13 @@
 Two runs with seeds 0 and 1 per recipe; agreement = Pearson (and Spearman) of the two [n, S, q, S'] matrices of
 normalized scores (−corr) over the (training token, query token) pairs that carry a loss in both texts (padding and
 position 0 are exact zeros and are left out). Time = one run's wall time, calibration included. One thread.
+
+Agreement between seeds is not accuracy: a biased sampler can agree with itself. With --reference the seed-0 run is also
+correlated with the mean of two long runs of the defaults (REFERENCE, seeds 100 and 101; computed once and kept in
+$BIF_NBDEV_CACHE/per_token_reference.pt, about 11 minutes), beside what an unbiased run of that seed agreement would reach,
+√(ρ · ρ_ref), ρ_ref = 2r/(1 + r) the reliability of the two references' mean (r: their own agreement).
 """
-import argparse, json, time, warnings
+import argparse, json, math, os, time, warnings
 import torch
 warnings.filterwarnings('ignore')
 from bif_nbdev.all import (bif, causal_lm_loss, make_structured_corpus, make_word_tokenizer, text_loader, make_tiny_gptneox,
@@ -20,7 +25,13 @@ RECIPES = {  # name: bif() keyword arguments
     'defaults 8x50': dict(draws=50),
     'calibrated 4x150': dict(chains=4, draws=150, burnin=200, thin=1),   # the hand run's chains, draws and burn-in; calibrated rest
     'calibrated 4x150 thin 2': dict(chains=4, draws=150, burnin=100, thin=2),
+    # the same budget at 2, 4 and 8 times the calibrated step (eps_factor scales it; on this model neither the probe nor the
+    # minibatch-noise cap binds): the two seeds agree more, the reference less: a larger step samples another distribution
+    'calibrated 4x150 step x2': dict(chains=4, draws=150, burnin=100, thin=1, eps_factor=1.0),
+    'calibrated 4x150 step x4': dict(chains=4, draws=150, burnin=100, thin=1, eps_factor=2.0),
+    'calibrated 4x150 step x8': dict(chains=4, draws=150, burnin=100, thin=1, eps_factor=4.0),
 }
+REFERENCE = dict(max_draws=1000)   # the defaults with up to 1000 draws per chain; two runs (seeds 100, 101)
 
 def setup():
     texts, rel = make_structured_corpus(seed=0)
@@ -31,6 +42,21 @@ def setup():
     train_causal_lm(model, train_dl, steps=300, lr=3e-3)
     return model, train_dl, query_dl
 
+def reference(model, train_dl, query_dl, mask):
+    "The mean of two long runs of the defaults (REFERENCE), cached; and its reliability from their agreement."
+    path = os.path.join(os.environ.get('BIF_NBDEV_CACHE', os.path.expanduser('~/.cache/bif_nbdev')), 'per_token_reference.pt')
+    if os.path.exists(path): runs = torch.load(path)
+    else:
+        runs = []
+        for seed in (100, 101):
+            t = time.perf_counter(); r = bif(model, train_dl, query_dl, causal_lm_loss, seed=seed, progress=False, **REFERENCE)
+            runs.append(dict(corr=r.corr, seconds=time.perf_counter() - t, draws=r.config['draws'], thin=r.config['thin'], ess=r.ess, rhat=r.rhat))
+        os.makedirs(os.path.dirname(path), exist_ok=True); torch.save(runs, path)
+    r, _ = agreement(runs[0]['corr'], runs[1]['corr'], mask)
+    print(f"reference: two runs of {REFERENCE} (seeds 100, 101; {runs[0]['draws']} draws × thin {runs[0]['thin']}, "
+          f"{runs[0]['seconds']:.0f} s each), agreement {r:.3f}, reliability of their mean {2 * r / (1 + r):.3f}", flush=True)
+    return dict(mean=(runs[0]['corr'] + runs[1]['corr']) / 2, reliability=2 * r / (1 + r))
+
 def agreement(a, b, mask):
     a, b = a[mask].double(), b[mask].double()
     p = torch.corrcoef(torch.stack([a, b]))[0, 1].item()
@@ -39,13 +65,16 @@ def agreement(a, b, mask):
 
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(); ap.add_argument('--recipes', default=','.join(RECIPES)); ap.add_argument('--json')
+    ap.add_argument('--reference', action='store_true', help='also compare each recipe with two long runs of the defaults')
     a = ap.parse_args()
     torch.set_num_threads(1)
     model, train_dl, query_dl = setup()
     _, tmask = token_table(train_dl); _, qmask = token_table(query_dl)
     mask = tmask[:, :, None, None] & qmask[None, None]
+    ref = reference(model, train_dl, query_dl, mask) if a.reference else None
     rows = []
-    print('| recipe | Pearson | Spearman | seconds (one run) | nβ | γ | ε | chains × draws × thin | R̂ | ESS |\n|---|---|---|---|---|---|---|---|---|---|', flush=True)
+    print('| recipe | Pearson | Spearman | seconds (one run) | nβ | γ | ε | chains × draws × thin | R̂ | ESS |'
+          + (' with the reference | unbiased would give |' if ref else '') + '\n|---|---|---|---|---|---|---|---|---|---|' + ('---|---|' if ref else ''), flush=True)
     for name in a.recipes.split(','):
         kw = RECIPES[name]; out = []
         for seed in (0, 1):
@@ -54,7 +83,12 @@ if __name__ == '__main__':
         (r0, s0), (r1, s1) = out
         p, s = agreement(r0.corr, r1.corr, mask)
         c = r0.config
+        extra = ''
+        if ref:
+            vs, _ = agreement(r0.corr, ref['mean'], mask); ideal = math.sqrt(max(p, 0) * ref['reliability'])
+            extra = f" {vs:.3f} | {ideal:.3f} |"
         rows.append(dict(recipe=name, pearson=p, spearman=s, seconds=s0, chains=len(c['chains_kept']), draws=c['draws'], thin=c['thin'],
-                         burnin=c['burnin'], eps=c['eps'], gamma=c['gamma'], nbeta=c['nbeta'], rhat=r0.rhat, ess=r0.ess))
-        print(f"| {name} | {p:.3f} | {s:.3f} | {s0:.1f} | {c['nbeta']:.3g} | {c['gamma']:.3g} | {c['eps']:.2g} | {len(c['chains_kept'])}×{c['draws']}×{c['thin']} (burn-in {c['burnin']}) | {r0.rhat:.3f} | {r0.ess:.0f} |", flush=True)
+                         burnin=c['burnin'], eps=c['eps'], gamma=c['gamma'], nbeta=c['nbeta'], rhat=r0.rhat, ess=r0.ess,
+                         **(dict(vs_reference=vs, unbiased_would_give=ideal) if ref else {})))
+        print(f"| {name} | {p:.3f} | {s:.3f} | {s0:.1f} | {c['nbeta']:.3g} | {c['gamma']:.3g} | {c['eps']:.2g} | {len(c['chains_kept'])}×{c['draws']}×{c['thin']} (burn-in {c['burnin']}) | {r0.rhat:.3f} | {r0.ess:.0f} |{extra}", flush=True)
     if a.json: json.dump(rows, open(a.json, 'w'), indent=1)

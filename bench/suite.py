@@ -204,7 +204,8 @@ def run_setting(name, methods, bif_recipes, args):
             c = res.config
             M[f'BIF ({label})'] = summary(score(res.scores), secs, kwargs=kw, gamma=c['gamma'], nbeta=c['nbeta'], eps=c['eps'],
                                           implied_damping=c['gamma'] / c['nbeta'], ess=res.ess, rhat=res.rhat,
-                                          chains_kept=len(c.get('chains_kept') or []))
+                                          chains_kept=len(c.get('chains_kept') or []), batch_size=c['batch_size'], draws=c['draws'],
+                                          thin=c['thin'], burnin=c['burnin'])
         except Exception as ex:   # a failed recipe is a result too
             M[f'BIF ({label})'] = dict(error=f'{type(ex).__name__}: {str(ex)[:300]}', kwargs=kw)
         print(f"BIF ({label}): {M[f'BIF ({label})'].get('lds', M[f'BIF ({label})'].get('error'))}", flush=True)

@@ -96,6 +96,7 @@ class CalibrationArguments(Arguments):
     eps_factor: float|None = arg(None, "ε times the largest preconditioned curvature (default: 0.5 for 'lm', 0.2 for 'sgld')")
     probe_steps: int|None = arg(None, "steps of the stability probe (8 chains from w*; default: 100, fewer on a small sampling budget, none under 5)")
     minibatch_correction: bool = arg(True, "remove the minibatch gradient's noise from the injected noise (needs the Kronecker preconditioner)")
+    batch_noise: float = arg(0.1, "with the minibatch correction and no batch_size given: the minibatch is the smallest whose gradient noise is at most this share of the injected noise in every preconditioned direction (the correction removes it, but is only as good as its estimate of the noise)")
     lanczos_steps: int|None = arg(None, "Hessian-vector products (by gradient differences) for the spectra of H and of the preconditioned curvature (default: up to 50, fewer on a small sampling budget)")
     max_full: int = arg(4096, "a Kronecker factor wider than this is kept diagonal (memory)")
     eigen_correction: bool = arg(True, "re-estimate the Fisher's eigenvalues in the Kronecker eigenbasis from each example's gradient (EK-FAC; one more backward pass)")
@@ -119,6 +120,8 @@ def check(self:CalibrationArguments):
     self._set('damping_floor', check_float('damping_floor', self.damping_floor, zero_ok=True, none_ok=False))
     self._set('eps_factor', check_float('eps_factor', self.eps_factor))
     check_choice('minibatch_correction', self.minibatch_correction, (True, False))
+    self._set('batch_noise', check_float('batch_noise', self.batch_noise, none_ok=False))
+    if self.batch_noise > 0.8: raise ValueError(f"batch_noise must be at most 0.8 (the share of the injected noise the correction may remove), got {self.batch_noise}.")
     check_choice('locality', self.locality, (True, False))
     check_choice('eigen_correction', self.eigen_correction, (True, False))
     self._set('probe_steps', check_int('probe_steps', self.probe_steps, 0, none_ok=True))
@@ -345,24 +348,30 @@ def _choose_gamma(post0:LocalPosterior, a:CalibrationArguments, info:dict, nbeta
 # %% ../nbs/05a_calibrate.ipynb #4abf1ca7
 def _choose_step(model, ex:Examples, loss_fn, a:CalibrationArguments, info:dict, post:LocalPosterior, nbeta:float, gamma:float, B:int,
                  precond, kind, stage, budget) -> tuple:
-    "Steps 5 and 6: (ε, κ, B): the step, the minibatch it can afford, the minibatch's noise, and a short stability probe from w*."
+    """Steps 5 and 6: (ε, κ, B): the step, the minibatch it can afford, the minibatch's noise, and a short stability probe from w*.
+    The step is chosen and probed with the minibatch the step alone needs (noise at most 0.8 of the injected noise); the
+    minibatch is then enlarged to `batch_noise`, which never lets the step grow (a quieter probe accepts larger steps than
+    the long run can take)."""
     n = len(ex)
     eps_factor = a.eps_factor or (0.5 if a.scheme == 'lm' else 0.2)
     if a.eps is not None: eps = a.eps
     elif kind == 'kfac': eps = eps_factor / info['precond_curvature']
     else: eps = eps_factor / (nbeta * info['lambda_max'] + gamma)
     correct = a.minibatch_correction and hasattr(precond, 'max_ratio')
+    B_step = B
     if correct:
         mr = precond.max_ratio()
-        if a.batch_size is None: B = max(B, noise_batch_size(eps, nbeta, n, a.scheme, mr))  # a larger minibatch rather than a smaller step
-        if a.eps is None: eps = noise_capped_eps(eps, nbeta, B, n, a.scheme, mr)
-        post = LocalPosterior(model, ex, loss_fn, nbeta, gamma, B)
-    kappa_at = (lambda e: minibatch_kappa(e, nbeta, B, n, a.scheme) if correct and B < n else 0.)
-    probe = a.probe_steps if a.probe_steps is not None else (100 if budget is None else int(min(100, 0.05 * budget / (8 * 3 * B))))
+        if a.batch_size is None:  # a larger minibatch rather than a smaller step; then larger still, for less to correct
+            B_step = max(B, noise_batch_size(eps, nbeta, n, a.scheme, mr))
+            B = max(B_step, noise_batch_size(eps, nbeta, n, a.scheme, mr, a.batch_noise))
+        if a.eps is None: eps = noise_capped_eps(eps, nbeta, B_step, n, a.scheme, mr)
+    kappa_at = lambda e, b: minibatch_kappa(e, nbeta, b, n, a.scheme) if correct and b < n else 0.
+    probe = a.probe_steps if a.probe_steps is not None else (100 if budget is None else int(min(100, 0.05 * budget / (8 * 3 * B_step))))
     if a.eps is None and probe >= 5:
         stage('stability probe')
-        eps, info['eps_halvings'] = stability_probe(post, eps, precond, a.scheme, kappa_at, probe, chains=8, seed=a.calib_seed)
-    kappa = kappa_at(eps)
+        post = LocalPosterior(model, ex, loss_fn, nbeta, gamma, B_step)
+        eps, info['eps_halvings'] = stability_probe(post, eps, precond, a.scheme, lambda e: kappa_at(e, B_step), probe, chains=8, seed=a.calib_seed)
+    kappa = kappa_at(eps, B)
     if correct: info['minibatch_noise_max'] = kappa * mr  # above 1 (an explicit eps): not all of it can be removed
     return eps, kappa, B
 
