@@ -346,7 +346,7 @@ def _choose_gamma(post0:LocalPosterior, a:CalibrationArguments, info:dict, nbeta
     return nbeta, nbeta * damping
 
 # %% ../nbs/05a_calibrate.ipynb #4abf1ca7
-def _choose_step(model, ex:Examples, loss_fn, a:CalibrationArguments, info:dict, post:LocalPosterior, nbeta:float, gamma:float, B:int,
+def _choose_step(model, ex:Examples, loss_fn, a:CalibrationArguments, info:dict, nbeta:float, gamma:float, B:int,
                  precond, kind, stage, budget) -> tuple:
     """Steps 5 and 6: (ε, κ, B): the step, the minibatch it can afford, the minibatch's noise, and a short stability probe from w*.
     The step is chosen and probed with the minibatch the step alone needs (noise at most 0.8 of the injected noise); the
@@ -401,7 +401,7 @@ def _calibrate(model, ex:Examples, loss_fn, a:CalibrationArguments, stage, budge
         precond, more = fit_sampler_preconditioner(post, factors, calibration_batch(post, a.calib_examples, a.calib_seed), k2, a.deflate, a.calib_seed, eigs)
         kind = 'kfac'; info.update(more)
     # 5. and 6. the step, the minibatch, its noise, the stability probe
-    eps, kappa, B = _choose_step(model, ex, loss_fn, a, info, post, nbeta, gamma, B, precond, kind, stage, budget)
+    eps, kappa, B = _choose_step(model, ex, loss_fn, a, info, nbeta, gamma, B, precond, kind, stage, budget)
     info['damping'] = gamma / nbeta
     stage(None); info['seconds'] = stage.seconds
     return Calibration(nbeta, gamma, eps, B, a.scheme, precond, kind, kappa, info)

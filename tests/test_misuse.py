@@ -283,6 +283,12 @@ def test_batch_size_zero_is_an_error(model):
     with pytest.raises(ValueError, match='batch_size'): bif(model, TRAIN, QUERY, cross_entropy_loss, batch_size=0, **HP)
 
 
+# batch_noise is a share of the injected noise the minibatch may take: above 0.8 the correction could not remove it
+@pytest.mark.parametrize('value', [0.0, 0.9, True])
+def test_batch_noise_out_of_range_is_named(model, value):
+    with pytest.raises((ValueError, TypeError), match='batch_noise'): bif(model, TRAIN, QUERY, cross_entropy_loss, batch_noise=value)
+
+
 def test_a_result_round_trips_bit_identical(model, tmp_path):
     res = bif(model, TRAIN, QUERY, cross_entropy_loss, **HP); res.save(tmp_path/'r.safetensors')
     back = BIFResult.load(tmp_path/'r.safetensors')
