@@ -95,6 +95,7 @@ class CalibrationArguments(Arguments):
     locality: bool = arg(True, "raise nβ (keeping the damping) until the prior's spread per weight, 1/√γ, is at most the weights' RMS")
     eps_factor: float|None = arg(None, "ε times the largest preconditioned curvature (default: 0.5 for 'lm', 0.2 for 'sgld')")
     probe_steps: int|None = arg(None, "steps of the stability probe (8 chains from w*; default: 100, fewer on a small sampling budget, none under 5)")
+    probe_localize: float = arg(4.0, "when the stability probe had to halve the step h times and nβ was not given, nβ and γ are multiplied by this to the power h (the damping kept) and the preconditioner, step and probe chosen again: chains that meet a stiffer curvature than at w* have gone too far from it (1: halve the step only)")
     minibatch_correction: bool = arg(True, "remove the minibatch gradient's noise from the injected noise (needs the Kronecker preconditioner)")
     batch_noise: float = arg(0.1, "with the minibatch correction and no batch_size given: the minibatch is the smallest whose gradient noise is at most this share of the injected noise in every preconditioned direction (the correction removes it, but is only as good as its estimate of the noise)")
     lanczos_steps: int|None = arg(None, "Hessian-vector products (by gradient differences) for the spectra of H and of the preconditioned curvature (default: up to 50, fewer on a small sampling budget)")
@@ -125,6 +126,8 @@ def check(self:CalibrationArguments):
     check_choice('locality', self.locality, (True, False))
     check_choice('eigen_correction', self.eigen_correction, (True, False))
     self._set('probe_steps', check_int('probe_steps', self.probe_steps, 0, none_ok=True))
+    self._set('probe_localize', check_float('probe_localize', self.probe_localize, none_ok=False))
+    if self.probe_localize < 1: raise ValueError(f"probe_localize must be at least 1 (1: the probe only halves the step), got {self.probe_localize}.")
     self._set('lanczos_steps', check_int('lanczos_steps', self.lanczos_steps, 10, none_ok=True))
     self._set('max_full', check_int('max_full', self.max_full, 1))
     self._set('deflate', check_int('deflate', self.deflate, 0))
@@ -279,7 +282,7 @@ def _stages(disable:bool):
     clock = {'name': None, 't': time.perf_counter()}
     def stage(name:str|None):
         now = time.perf_counter()
-        if clock['name']: stage.seconds[clock['name']] = round(now - clock['t'], 3)
+        if clock['name']: stage.seconds[clock['name']] = round(stage.seconds.get(clock['name'], 0) + now - clock['t'], 3)
         clock.update(name=name, t=now)
         if name: bar.set_description_str(f'BIF calibration: {name}'); bar.update(1)
     stage.seconds = {}
@@ -393,15 +396,23 @@ def _calibrate(model, ex:Examples, loss_fn, a:CalibrationArguments, stage, budge
         info.update({k: spectrum[k] for k in ('lambda_min', 'lambda_max', 'lanczos_steps', 'hvp')})
     # 3. the damping
     nbeta, gamma = _choose_gamma(post0, a, info, nbeta)
-    post = LocalPosterior(model, ex, loss_fn, nbeta, gamma, B)
-    # 4. the preconditioner, scaled and deflated on what the sampler will see
-    precond, kind = (a.precond if not isinstance(a.precond, str) else None), None
-    if fit:
-        stage('preconditioned Lanczos')
-        precond, more = fit_sampler_preconditioner(post, factors, calibration_batch(post, a.calib_examples, a.calib_seed), k2, a.deflate, a.calib_seed, eigs)
-        kind = 'kfac'; info.update(more)
-    # 5. and 6. the step, the minibatch, its noise, the stability probe
-    eps, kappa, B = _choose_step(model, ex, loss_fn, a, info, nbeta, gamma, B, precond, kind, stage, budget)
+    B0 = B
+    for attempt in range(2):
+        post = LocalPosterior(model, ex, loss_fn, nbeta, gamma, B0)
+        # 4. the preconditioner, scaled and deflated on what the sampler will see
+        precond, kind = (a.precond if not isinstance(a.precond, str) else None), None
+        if fit:
+            stage('preconditioned Lanczos')
+            precond, more = fit_sampler_preconditioner(post, factors, calibration_batch(post, a.calib_examples, a.calib_seed), k2, a.deflate, a.calib_seed, eigs)
+            kind = 'kfac'; info.update(more)
+        # 5. and 6. the step, the minibatch, its noise, the stability probe
+        eps, kappa, B = _choose_step(model, ex, loss_fn, a, info, nbeta, gamma, B0, precond, kind, stage, budget)
+        h = info.get('eps_halvings') or 0
+        if attempt or not h or a.probe_localize <= 1 or a.nbeta is not None or a.gamma is not None: break
+        # 7. the probe had to halve the step: localize by probe_localize^h (the damping kept) and choose again, once
+        f = a.probe_localize ** h
+        info.update(halvings_before_localizing=h, nbeta_localized_by=f)
+        nbeta, gamma = nbeta * f, gamma * f
     info['damping'] = gamma / nbeta
     stage(None); info['seconds'] = stage.seconds
     return Calibration(nbeta, gamma, eps, B, a.scheme, precond, kind, kappa, info)

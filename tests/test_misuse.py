@@ -289,6 +289,12 @@ def test_batch_noise_out_of_range_is_named(model, value):
     with pytest.raises((ValueError, TypeError), match='batch_noise'): bif(model, TRAIN, QUERY, cross_entropy_loss, batch_noise=value)
 
 
+# probe_localize multiplies nβ after the probe halved the step: below 1 it would spread the chains further
+@pytest.mark.parametrize('value', [0.5, 0.0, -4.0, 'x'])
+def test_probe_localize_below_one_is_named(model, value):
+    with pytest.raises((ValueError, TypeError), match='probe_localize'): bif(model, TRAIN, QUERY, cross_entropy_loss, probe_localize=value)
+
+
 def test_a_result_round_trips_bit_identical(model, tmp_path):
     res = bif(model, TRAIN, QUERY, cross_entropy_loss, **HP); res.save(tmp_path/'r.safetensors')
     back = BIFResult.load(tmp_path/'r.safetensors')
