@@ -95,7 +95,7 @@ class CalibrationArguments(Arguments):
     locality: bool = arg(True, "raise nβ (keeping the damping) until the prior's spread per weight, 1/√γ, is at most the weights' RMS")
     eps_factor: float|None = arg(None, "ε times the largest preconditioned curvature (default: 0.5 for 'lm', 0.2 for 'sgld')")
     probe_steps: int|None = arg(None, "steps of the stability probe (8 chains from w*; default: 100, fewer on a small sampling budget, none under 5)")
-    probe_localize: float = arg(4.0, "when the stability probe had to halve the step h times and nβ was not given, nβ and γ are multiplied by this to the power h (the damping kept) and the preconditioner, step and probe chosen again: chains that meet a stiffer curvature than at w* have gone too far from it (1: halve the step only)")
+    probe_localize: float = arg(4.0, "when the stability probe had to halve the step h times and nβ was not given, nβ and γ are multiplied by this to the power h (the damping kept) and the preconditioner, step and probe chosen again, kept if the new probe halves less: chains that meet a stiffer curvature than at w* have gone too far from it (1: halve the step only)")
     minibatch_correction: bool = arg(True, "remove the minibatch gradient's noise from the injected noise (needs the Kronecker preconditioner)")
     batch_noise: float = arg(0.1, "with the minibatch correction and no batch_size given: the minibatch is the smallest whose gradient noise is at most this share of the injected noise in every preconditioned direction (the correction removes it, but is only as good as its estimate of the noise)")
     lanczos_steps: int|None = arg(None, "Hessian-vector products (by gradient differences) for the spectra of H and of the preconditioned curvature (default: up to 50, fewer on a small sampling budget)")
@@ -408,8 +408,12 @@ def _calibrate(model, ex:Examples, loss_fn, a:CalibrationArguments, stage, budge
         # 5. and 6. the step, the minibatch, its noise, the stability probe
         eps, kappa, B = _choose_step(model, ex, loss_fn, a, info, nbeta, gamma, B0, precond, kind, stage, budget)
         h = info.get('eps_halvings') or 0
+        if attempt and h >= first[-1]:  # localizing did not calm the chains: the step was at fault, not the reach; undo it
+            nbeta, gamma, precond, kind, eps, kappa, B, kept, _ = first
+            info.clear(); info.update(kept, localizing_did_not_help=True)
         if attempt or not h or a.probe_localize <= 1 or a.nbeta is not None or a.gamma is not None: break
         # 7. the probe had to halve the step: localize by probe_localize^h (the damping kept) and choose again, once
+        first = (nbeta, gamma, precond, kind, eps, kappa, B, dict(info), h)
         f = a.probe_localize ** h
         info.update(halvings_before_localizing=h, nbeta_localized_by=f)
         nbeta, gamma = nbeta * f, gamma * f
