@@ -378,6 +378,30 @@ def _choose_step(model, ex:Examples, loss_fn, a:CalibrationArguments, info:dict,
     if correct: info['minibatch_noise_max'] = kappa * mr  # above 1 (an explicit eps): not all of it can be removed
     return eps, kappa, B
 
+# %% ../nbs/05a_calibrate.ipynb #f3f2b37d
+def _fit_and_step(model, ex:Examples, loss_fn, a:CalibrationArguments, info:dict, nbeta:float, gamma:float, B:int, fit:bool,
+                  factors, eigs, k2:int, stage, budget) -> tuple:
+    "Steps 4 to 6 at one (nβ, γ): the preconditioner, scaled and deflated on what the sampler will see; the step, minibatch and probe."
+    post = LocalPosterior(model, ex, loss_fn, nbeta, gamma, B)
+    precond, kind = (a.precond if not isinstance(a.precond, str) else None), None
+    if fit:
+        stage('preconditioned Lanczos')
+        precond, more = fit_sampler_preconditioner(post, factors, calibration_batch(post, a.calib_examples, a.calib_seed), k2, a.deflate, a.calib_seed, eigs)
+        kind = 'kfac'; info.update(more)
+    return (nbeta, gamma, precond, kind) + _choose_step(model, ex, loss_fn, a, info, nbeta, gamma, B, precond, kind, stage, budget)
+
+def _localize_if_halved(a:CalibrationArguments, info:dict, chosen:tuple, again:Callable) -> tuple:
+    """Step 7: where the probe halved the step h times (and nβ, γ were not given), choose again at nβ, γ × `probe_localize`^h
+    with `again(nβ, γ)`; keep that unless its probe halves as often (then the step, not the reach, was at fault)."""
+    h = info.get('eps_halvings') or 0
+    if not h or a.probe_localize <= 1 or a.nbeta is not None or a.gamma is not None: return chosen
+    kept, f = dict(info), a.probe_localize ** h
+    info.update(halvings_before_localizing=h, nbeta_localized_by=f)
+    local = again(chosen[0] * f, chosen[1] * f)
+    if (info.get('eps_halvings') or 0) < h: return local
+    info.clear(); info.update(kept, localizing_did_not_help=True)
+    return chosen
+
 # %% ../nbs/05a_calibrate.ipynb #5131f74d
 def _calibrate(model, ex:Examples, loss_fn, a:CalibrationArguments, stage, budget=None) -> Calibration:
     n = len(ex)
@@ -396,27 +420,9 @@ def _calibrate(model, ex:Examples, loss_fn, a:CalibrationArguments, stage, budge
         info.update({k: spectrum[k] for k in ('lambda_min', 'lambda_max', 'lanczos_steps', 'hvp')})
     # 3. the damping
     nbeta, gamma = _choose_gamma(post0, a, info, nbeta)
-    B0 = B
-    for attempt in range(2):
-        post = LocalPosterior(model, ex, loss_fn, nbeta, gamma, B0)
-        # 4. the preconditioner, scaled and deflated on what the sampler will see
-        precond, kind = (a.precond if not isinstance(a.precond, str) else None), None
-        if fit:
-            stage('preconditioned Lanczos')
-            precond, more = fit_sampler_preconditioner(post, factors, calibration_batch(post, a.calib_examples, a.calib_seed), k2, a.deflate, a.calib_seed, eigs)
-            kind = 'kfac'; info.update(more)
-        # 5. and 6. the step, the minibatch, its noise, the stability probe
-        eps, kappa, B = _choose_step(model, ex, loss_fn, a, info, nbeta, gamma, B0, precond, kind, stage, budget)
-        h = info.get('eps_halvings') or 0
-        if attempt and h >= first[-1]:  # localizing did not calm the chains: the step was at fault, not the reach; undo it
-            nbeta, gamma, precond, kind, eps, kappa, B, kept, _ = first
-            info.clear(); info.update(kept, localizing_did_not_help=True)
-        if attempt or not h or a.probe_localize <= 1 or a.nbeta is not None or a.gamma is not None: break
-        # 7. the probe had to halve the step: localize by probe_localize^h (the damping kept) and choose again, once
-        first = (nbeta, gamma, precond, kind, eps, kappa, B, dict(info), h)
-        f = a.probe_localize ** h
-        info.update(halvings_before_localizing=h, nbeta_localized_by=f)
-        nbeta, gamma = nbeta * f, gamma * f
+    # 4. to 6. the preconditioner, the step, the minibatch and its noise, the stability probe; 7. localize if it halved
+    again = lambda nb, g: _fit_and_step(model, ex, loss_fn, a, info, nb, g, B, fit, factors, eigs, k2, stage, budget)
+    nbeta, gamma, precond, kind, eps, kappa, B = _localize_if_halved(a, info, again(nbeta, gamma), again)
     info['damping'] = gamma / nbeta
     stage(None); info['seconds'] = stage.seconds
     return Calibration(nbeta, gamma, eps, B, a.scheme, precond, kind, kappa, info)
