@@ -226,7 +226,9 @@ def problems(self:TraceDiagnostics) -> list[str]:
         low = int((v < self.ess_min).sum())
         if low: out.append(f"{name}-ESS < {self.ess_min:.0f} on {low} of {q} {what} (smallest {_worst(v, False)[0]:.0f})")
     undefined = int(self.query_rhat.isnan().sum())
-    if undefined: out.append(f"{undefined} of {q} {what} constant or not finite: R̂ and ESS undefined")
+    if undefined: out.append(f"{undefined} of {q} {what} constant or not finite: R̂ and ESS undefined, and a constant loss scores 0 "
+                             "against every training example (a loss that rounds to 0.0 at every draw, such as a float32 cross-entropy "
+                             "of a certain prediction, needs computing in float64)")
     return out
 
 # %% ../nbs/05b_diagnostics.ipynb #8b6d6ea7
