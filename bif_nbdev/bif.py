@@ -141,6 +141,10 @@ def __repr__(self:BIFResult):
          f"draws={c.get('draws')}, eps={c.get('eps'):.3g}, gamma={c.get('gamma'):.3g}, nbeta={c.get('nbeta'):.3g}, "
          f"R̂={self.rhat:.3f}, ESS={self.ess:.0f}" + (f", reliability={rel.mean():.2f}" if rel is not None else '') + ")\n"
          "  sign: negative = helpful; see .sign")
+    cal = c.get('calibration')
+    if isinstance(cal, dict) and cal.get('nbeta_localized_by') and not cal.get('localizing_did_not_help'):
+        s += (f"\n  nβ and γ ×{cal['nbeta_localized_by']:g} by the stability probe (it halved the step {cal['halvings_before_localizing']}×; "
+              "damping kept): scores scale as 1/nβ, compare runs by nβ·scores")
     if self.stderr is not None and self.per_sequence().scores.shape[0] >= 4:
         w = self.noise().warning
         if w: s += f"\n  ⚠ {w}"

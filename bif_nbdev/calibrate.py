@@ -95,7 +95,7 @@ class CalibrationArguments(Arguments):
     locality: bool = arg(True, "raise nβ (keeping the damping) until the prior's spread per weight, 1/√γ, is at most the weights' RMS")
     eps_factor: float|None = arg(None, "ε times the largest preconditioned curvature (default: 0.5 for 'lm', 0.2 for 'sgld')")
     probe_steps: int|None = arg(None, "steps of the stability probe (8 chains from w*; default: 100, fewer on a small sampling budget, none under 5)")
-    probe_localize: float = arg(4.0, "when the stability probe had to halve the step h times and nβ was not given, nβ and γ are multiplied by this to the power h (the damping kept) and the preconditioner, step and probe chosen again, kept if the new probe halves less: chains that meet a stiffer curvature than at w* have gone too far from it (1: halve the step only)")
+    probe_localize: float = arg(4.0, "when the stability probe had to halve the step h times (or gave up) and neither nβ nor γ was given, nβ and γ are multiplied by this to the power h (the damping kept) and the preconditioner, step and probe chosen again, kept if that allows a larger step: chains that meet a stiffer curvature than at w* have gone too far from it (1: halve the step only; pass nbeta to keep β = 1)")
     minibatch_correction: bool = arg(True, "remove the minibatch gradient's noise from the injected noise (needs the Kronecker preconditioner)")
     batch_noise: float = arg(0.1, "with the minibatch correction and no batch_size given: the minibatch is the smallest whose gradient noise is at most this share of the injected noise in every preconditioned direction (the correction removes it, but is only as good as its estimate of the noise)")
     lanczos_steps: int|None = arg(None, "Hessian-vector products (by gradient differences) for the spectra of H and of the preconditioned curvature (default: up to 50, fewer on a small sampling budget)")
@@ -370,6 +370,7 @@ def _choose_step(model, ex:Examples, loss_fn, a:CalibrationArguments, info:dict,
         if a.eps is None: eps = noise_capped_eps(eps, nbeta, B_step, n, a.scheme, mr)
     kappa_at = lambda e, b: minibatch_kappa(e, nbeta, b, n, a.scheme) if correct and b < n else 0.
     probe = a.probe_steps if a.probe_steps is not None else (100 if budget is None else int(min(100, 0.05 * budget / (8 * 3 * B_step))))
+    info['probe_steps'] = probe
     if a.eps is None and probe >= 5:
         stage('stability probe')
         post = LocalPosterior(model, ex, loss_fn, nbeta, gamma, B_step)
@@ -390,16 +391,25 @@ def _fit_and_step(model, ex:Examples, loss_fn, a:CalibrationArguments, info:dict
         kind = 'kfac'; info.update(more)
     return (nbeta, gamma, precond, kind) + _choose_step(model, ex, loss_fn, a, info, nbeta, gamma, B, precond, kind, stage, budget)
 
-def _localize_if_halved(a:CalibrationArguments, info:dict, chosen:tuple, again:Callable) -> tuple:
-    """Step 7: where the probe halved the step h times (and nβ, γ were not given), choose again at nβ, γ × `probe_localize`^h
-    with `again(nβ, γ)`; keep that unless its probe halves as often (then the step, not the reach, was at fault)."""
+def _localize_if_halved(a:CalibrationArguments, info:dict, nbeta:float, gamma:float, again:Callable) -> tuple:
+    """Steps 4 to 6 by `again(args, nβ, γ)`, and step 7: where the probe halved the step h times (or gave up: h = 7) and nβ, γ were not
+    given, choose again at nβ, γ × `probe_localize`^h with `again(args, nβ, γ)`, probing as many steps as the first probe.
+    Keep that only if it allows a larger step: otherwise the step, not the reach, was at fault (or a fixed minibatch's noise
+    caps the step), and the first choice stands."""
+    allowed = a.probe_localize > 1 and a.nbeta is None and a.gamma is None
+    try: chosen, failed = again(a, nbeta, gamma), None
+    except SGLDDivergence as e:
+        if not allowed or 'probe_steps' not in info: raise
+        chosen, failed = None, e; info['eps_halvings'] = 7
     h = info.get('eps_halvings') or 0
-    if not h or a.probe_localize <= 1 or a.nbeta is not None or a.gamma is not None: return chosen
+    if not h or not allowed: return chosen
     kept, f = dict(info), a.probe_localize ** h
     info.update(halvings_before_localizing=h, nbeta_localized_by=f)
-    local = again(chosen[0] * f, chosen[1] * f)
-    if (info.get('eps_halvings') or 0) < h: return local
-    info.clear(); info.update(kept, localizing_did_not_help=True)
+    try: local = again(a.replace(probe_steps=kept['probe_steps']), nbeta * f, gamma * f)
+    except SGLDDivergence: local = None
+    if local is not None and (chosen is None or local[4] > chosen[4]): return local
+    if failed is not None: raise failed
+    info.clear(); info.update(kept, localizing_did_not_help=f)
     return chosen
 
 # %% ../nbs/05a_calibrate.ipynb #5131f74d
@@ -421,8 +431,8 @@ def _calibrate(model, ex:Examples, loss_fn, a:CalibrationArguments, stage, budge
     # 3. the damping
     nbeta, gamma = _choose_gamma(post0, a, info, nbeta)
     # 4. to 6. the preconditioner, the step, the minibatch and its noise, the stability probe; 7. localize if it halved
-    again = lambda nb, g: _fit_and_step(model, ex, loss_fn, a, info, nb, g, B, fit, factors, eigs, k2, stage, budget)
-    nbeta, gamma, precond, kind, eps, kappa, B = _localize_if_halved(a, info, again(nbeta, gamma), again)
+    again = lambda args, nb, g: _fit_and_step(model, ex, loss_fn, args, info, nb, g, B, fit, factors, eigs, k2, stage, budget)
+    nbeta, gamma, precond, kind, eps, kappa, B = _localize_if_halved(a, info, nbeta, gamma, again)
     info['damping'] = gamma / nbeta
     stage(None); info['seconds'] = stage.seconds
     return Calibration(nbeta, gamma, eps, B, a.scheme, precond, kind, kappa, info)
