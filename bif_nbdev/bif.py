@@ -143,8 +143,10 @@ def __repr__(self:BIFResult):
          "  sign: negative = helpful; see .sign")
     cal = c.get('calibration')
     if isinstance(cal, dict) and cal.get('nbeta_localized_by') and not cal.get('localizing_did_not_help'):
-        s += (f"\n  nβ and γ ×{cal['nbeta_localized_by']:g} by the stability probe (it halved the step {cal['halvings_before_localizing']}×; "
-              "damping kept): scores scale as 1/nβ, compare runs by nβ·scores")
+        h = cal['halvings_before_localizing']
+        why = f"it halved the step {h}×" if h < 7 else "it gave up after 6 halvings"
+        s += (f"\n  nβ and γ ×{cal['nbeta_localized_by']:g} by the stability probe ({why}; damping kept): "
+              "scores scale as 1/nβ, compare runs by nβ·scores")
     if self.stderr is not None and self.per_sequence().scores.shape[0] >= 4:
         w = self.noise().warning
         if w: s += f"\n  ⚠ {w}"
