@@ -739,6 +739,22 @@ def sampling_cost(a:SamplingArguments, n:int, q:int, batch_size:int) -> float:
     steps = (a.burnin if a.burnin is not None else 50) + draws * (4 if a.thin == 'auto' else a.thin)
     return float(a.chains * (steps * 3 * batch_size + draws * (n + q)))
 
+# %% ../nbs/05_bif.ipynb #18edfaf1
+def _after_divergence(e:SGLDDivergence, cal:Calibration, cal_args:CalibrationArguments, recalibrate:Callable) -> Calibration:
+    """What `bif` samples with after its chains left the posterior at a calibrated step. Where a small sampling budget had
+    shortened the stability probe (or skipped it: under 5 steps) and `probe_steps` was not given: the calibration again with
+    the full probe, once (its halvings may localize the posterior, see `calibrate`). Otherwise the same with half the step."""
+    why = getattr(e, 'restart_reason', None)
+    said = f"SGLD: {why}: the step is too large for this posterior." if why else str(e)
+    probed = cal.estimates.get('probe_steps', FULL_PROBE)
+    if cal_args.probe_steps is None and probed < FULL_PROBE:
+        warnings.warn(f"{said} A small sampling budget had shortened the calibration's stability probe to {probed} steps: "
+                      f"calibrating again with the full probe ({FULL_PROBE} steps) and starting again.")
+        new = recalibrate(cal_args.replace(probe_steps=FULL_PROBE))
+        return dataclasses.replace(new, estimates=dict(new.estimates, probe_rerun_after_divergence=probed))
+    warnings.warn(f"{said} Starting again with half the step size (eps={cal.eps / 2:.3g}).")
+    return cal.with_eps(cal.eps / 2)
+
 # %% ../nbs/05_bif.ipynb #b30b8e00
 def bif(model:nn.Module, # trained model; its current weights are w* (they are not modified)
         train, # training examples: tuple of tensors, Dataset or DataLoader (rows of the result)
@@ -765,15 +781,13 @@ def bif(model:nn.Module, # trained model; its current weights are w* (they are n
         can_restart = cal_args.eps is None and run_args.on_diverge == 'drop' and not run_args.checkpoint
         for restart in range(4):
             # with a calibrated step, a quarter of the chains leaving (or all of them) means the step is too large for this
-            # posterior: halve it and start again (never over a checkpoint); the last attempt keeps what is left
+            # posterior: probe again in full if a small budget had shortened the probe, else halve the step, and start again
+            # (never over a checkpoint); the last attempt keeps what is left
             min_kept = math.ceil(0.75 * run_args.chains) if can_restart and restart < 3 else 0
             try: return _run(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, cal, run_args, at, device, callback, t0, post_ex, min_kept)
             except SGLDDivergence as e:
                 if not can_restart or restart == 3: raise
-                why = getattr(e, 'restart_reason', None)
-                warnings.warn((f"SGLD: {why}: the step is too large for this posterior." if why else str(e)) +
-                              f" Starting again with half the step size (eps={cal.eps / 2:.3g}).")
-                cal = cal.with_eps(cal.eps / 2)
+                cal = _after_divergence(e, cal, cal_args, lambda a: calibrate(model, post_ex or train_ex, loss_fn, a, budget=budget))
 
 # %% ../nbs/05_bif.ipynb #48797b79
 def _with_fields(fn:Callable, *classes) -> inspect.Signature:

@@ -15,10 +15,10 @@ from .sgld import *
 from .precond import *
 
 # %% auto #0
-__all__ = ['check_int', 'check_float', 'check_choice', 'arg', 'Arguments', 'split_arguments', 'CalibrationArguments',
-           'Calibration', 'hessian_extremes', 'fit_sampler_preconditioner', 'damping_rule', 'minibatch_kappa',
-           'noise_capped_eps', 'noise_batch_size', 'stability_probe', 'default_batch_size', 'lanczos_budget',
-           'calibrate']
+__all__ = ['FULL_PROBE', 'check_int', 'check_float', 'check_choice', 'arg', 'Arguments', 'split_arguments',
+           'CalibrationArguments', 'Calibration', 'hessian_extremes', 'fit_sampler_preconditioner', 'damping_rule',
+           'minibatch_kappa', 'noise_capped_eps', 'noise_batch_size', 'stability_probe', 'default_batch_size',
+           'lanczos_budget', 'calibrate']
 
 # %% ../nbs/05a_calibrate.ipynb #841589ea
 def check_int(name:str, v, lo:int=1, none_ok:bool=False) -> int|None:
@@ -349,6 +349,8 @@ def _choose_gamma(post0:LocalPosterior, a:CalibrationArguments, info:dict, nbeta
     return nbeta, nbeta * damping
 
 # %% ../nbs/05a_calibrate.ipynb #4abf1ca7
+FULL_PROBE = 100  # steps of the stability probe when a small sampling budget does not shorten it
+
 def _choose_step(model, ex:Examples, loss_fn, a:CalibrationArguments, info:dict, nbeta:float, gamma:float, B:int,
                  precond, kind, stage, budget) -> tuple:
     """Steps 5 and 6: (ε, κ, B): the step, the minibatch it can afford, the minibatch's noise, and a short stability probe from w*.
@@ -369,7 +371,7 @@ def _choose_step(model, ex:Examples, loss_fn, a:CalibrationArguments, info:dict,
             B = max(B_step, noise_batch_size(eps, nbeta, n, a.scheme, mr, a.batch_noise))
         if a.eps is None: eps = noise_capped_eps(eps, nbeta, B_step, n, a.scheme, mr)
     kappa_at = lambda e, b: minibatch_kappa(e, nbeta, b, n, a.scheme) if correct and b < n else 0.
-    probe = a.probe_steps if a.probe_steps is not None else (100 if budget is None else int(min(100, 0.05 * budget / (8 * 3 * B_step))))
+    probe = a.probe_steps if a.probe_steps is not None else (FULL_PROBE if budget is None else int(min(FULL_PROBE, 0.05 * budget / (8 * 3 * B_step))))
     info['probe_steps'] = probe
     if a.eps is None and probe >= 5:
         stage('stability probe')

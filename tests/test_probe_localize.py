@@ -48,3 +48,29 @@ def test_given_nbeta_is_never_changed(net):
     halved = _cal(net, probe_localize=1.)
     c = _cal(net, nbeta=halved.nbeta)
     assert c.nbeta == halved.nbeta and c.estimates['eps_halvings'] >= 1 and 'nbeta_localized_by' not in c.estimates
+
+
+def test_a_short_probe_that_missed_the_instability_is_run_again_in_full(net):
+    # chains=4, draws=50: the sampling budget shortens the probe below 5 steps (skipped), the chains leave the posterior,
+    # and `bif` calibrates again with the full probe (which localizes) instead of halving the step three times and failing
+    import warnings
+    from bif_nbdev.bif import bif
+    from bif_nbdev.calibrate import FULL_PROBE
+    m, (X, Y) = net
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        r = bif(m, (X, Y), (X[:8], Y[:8]), cross_entropy_loss, chains=4, draws=50, progress=False)
+    said = [str(w.message) for w in caught]
+    est = r.config['calibration']
+    assert est['probe_rerun_after_divergence'] < 5 and est['probe_steps'] == FULL_PROBE
+    assert sum('calibrating again with the full probe' in s for s in said) == 1
+    assert not any('half the step size' in s for s in said)
+    assert est['nbeta_localized_by'] > 1 and len(r.config['chains_kept']) == 4 and torch.isfinite(r.scores).all()
+    # the probe that ran in full is not run again: a later divergence halves the step as before
+    from bif_nbdev.bif import _after_divergence
+    from bif_nbdev.calibrate import CalibrationArguments
+    from bif_nbdev.sgld import SGLDDivergence
+    cal = _cal(net, probe_steps=FULL_PROBE)
+    with pytest.warns(UserWarning, match='half the step size'):
+        again = _after_divergence(SGLDDivergence('x'), cal, CalibrationArguments(), lambda a: pytest.fail('calibrated again'))
+    assert again.eps == pytest.approx(cal.eps / 2)
