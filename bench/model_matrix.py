@@ -269,8 +269,8 @@ def table(results) -> str:
 def stages_table(results) -> str:
     "Per-row calibration stages and the other settings the defaults chose."
     rows = ['| row | calibration stages (s) | setup (s) | burn-in | thin | batch | vectorized | reuse step losses | λ_min | λ_max | '
-            'Lanczos steps | K-FAC coverage | eps halvings | restarts | R̂ | ESS | reliability | model unchanged | peak RSS (GB) after: passes timed; each stage |',
-            '|' + '---|' * 19]
+            'Lanczos steps | K-FAC coverage | eps halvings | restarts | R̂ | ESS | reliability | model unchanged | peak RSS (GB) after: passes timed; each stage | engine |',
+            '|' + '---|' * 20]
     for r in results:
         if not r.get('ran') or 'burnin' not in r: continue
         st = ', '.join(f"{k} {v:.1f}" for k, v in (r.get('stages') or {}).items())
@@ -278,8 +278,16 @@ def stages_table(results) -> str:
                     f"{r.get('vectorized')} | {r.get('reuse')} | {_fmt(r.get('lambda_min'), '.3g')} | {_fmt(r.get('lambda_max'), '.3g')} | "
                     f"{r.get('lanczos_steps')} | {_fmt(r.get('kfac_coverage'), '.3f')} | {r.get('eps_halvings')} | {r.get('eps_restarts', '')} | "
                     f"{_fmt(r.get('rhat'), '.3f')} | {_fmt(r.get('ess'), '.0f')} | {_fmt(r.get('reliability'), '.2f')} | {r.get('unchanged')} | "
-                    f"{r.get('peak_before_gb')}; " + ', '.join(f"{k} {v}" for k, v in (r.get('peak_by_stage_gb') or {}).items()) + " |")
+                    f"{r.get('peak_before_gb')}; " + ', '.join(f"{k} {v}" for k, v in (r.get('peak_by_stage_gb') or {}).items()) +
+                    f" | {r.get('engine') or 'not recorded'} |")
     return '\n'.join(rows)
+
+
+def engine_commit() -> str:
+    "The commit the engine ran at (with '+changes' when bif_nbdev/ differed from it), or '' outside a git checkout."
+    run = lambda *a: subprocess.run(['git', '-C', HERE, *a], capture_output=True, text=True).stdout.strip()
+    head = run('rev-parse', '--short', 'HEAD')
+    return head + ('+changes' if head and run('status', '--porcelain', '--', os.path.join(HERE, '..', 'bif_nbdev')) else '')
 
 
 def load():
@@ -316,6 +324,7 @@ def main():
                 r = dict(row=name, ran=False, error=f"killed after {a.timeout:.0f} s")
             r['wall_s'] = time.time() - t
             r['load_avg'] = os.getloadavg()[0]
+            r['engine'] = engine_commit()
             results[name] = r; save(results)
             print(f"{name}: {'ran' if r.get('ran') else r.get('error')} in {r['wall_s']:.0f} s", flush=True)
     res = [results[k] for k in ROWS if k in results]

@@ -194,10 +194,10 @@ def __repr__(self:Calibration):
 
 # %% ../nbs/05a_calibrate.ipynb #ed2e45c3
 def _flat_ops(post:LocalPosterior):
-    "(to_dict, to_flat) between a flat float64 vector [d] and a dict of parameter-shaped tensors."
-    names = list(post.center); sizes = [post.center[k].numel() for k in names]
+    "(to_dict, to_flat) between a flat vector [d] (in `lanczos_dtype(d)`) and a dict of parameter-shaped tensors."
+    names = list(post.center); sizes = [post.center[k].numel() for k in names]; dt = lanczos_dtype(post.dim)
     to_dict = lambda x: {k: t.reshape(post.center[k].shape).to(post.center[k]) for k, t in zip(names, torch.split(x, sizes))}
-    to_flat = lambda d: torch.cat([d[k].reshape(-1).double() for k in names])
+    to_flat = lambda d: torch.cat([d[k].reshape(-1).to(dt) for k in names])
     return to_dict, to_flat
 
 def hessian_extremes(post:LocalPosterior, examples:int=512, steps:int=30, seed:int=0, vectors:bool=False) -> dict:

@@ -14,10 +14,10 @@ from .core import *
 from .sgld import LocalPosterior, example_loss
 
 # %% auto #0
-__all__ = ['calibration_index', 'calibration_batch', 'hvp_fn', 'mean_loss_grad', 'fd_hvp_fn', 'auto_hvp_fn', 'lanczos', 'Block',
-           'kronecker_blocks', 'linear_blocks', 'layer_rows', 'kronecker_factors', 'KroneckerPreconditioner',
-           'eigenvalue_correction', 'preconditioned_curvature', 'fit_preconditioner', 'preconditioned_ritz',
-           'preconditioned_mean', 'preconditioned_lambda_max']
+__all__ = ['calibration_index', 'calibration_batch', 'hvp_fn', 'mean_loss_grad', 'fd_hvp_fn', 'auto_hvp_fn', 'lanczos_dtype',
+           'lanczos', 'Block', 'kronecker_blocks', 'linear_blocks', 'layer_rows', 'kronecker_factors',
+           'KroneckerPreconditioner', 'eigenvalue_correction', 'preconditioned_curvature', 'fit_preconditioner',
+           'preconditioned_ritz', 'preconditioned_mean', 'preconditioned_lambda_max']
 
 # %% ../nbs/03b_preconditioner.ipynb #c14a523f
 def calibration_index(post:LocalPosterior, examples:int=512, seed:int=0) -> Tensor:
@@ -93,7 +93,11 @@ def auto_hvp_fn(post:LocalPosterior, batch, max_exact:int=2 ** 22) -> tuple:
     return fd_hvp_fn(post, batch), 'differences'
 
 # %% ../nbs/03b_preconditioner.ipynb #eb08e334
-def lanczos(op:Callable, # x ↦ H x on flat vectors [d] (float64 in, any float out)
+def lanczos_dtype(d:int):
+    "The precision of Lanczos' basis and arithmetic: float64 up to 2²² dimensions, float32 beyond (each vector is d numbers)."
+    return torch.float64 if d <= 2 ** 22 else torch.float32
+
+def lanczos(op:Callable, # x ↦ H x on flat vectors [d] (`lanczos_dtype(d)` in, any float out)
             d:int, # dimension
             k:int=30, # Krylov steps (products)
             seed:int=0,
@@ -101,16 +105,17 @@ def lanczos(op:Callable, # x ↦ H x on flat vectors [d] (float64 in, any float 
             vectors:bool=True, # also return the Ritz vectors (else None)
            ) -> tuple: # Ritz values [m] (ascending), Ritz vectors [m, d] or None, residual norms ‖Hu − θu‖ [m]; m ≤ k
     """Ritz pairs of a symmetric operator after `k` Lanczos steps, with full reorthogonalization (the basis stays orthonormal).
-    The basis is kept in float64, or in float32 beyond 2²² dimensions (it holds k vectors of d numbers)."""
-    dt = torch.float64 if d <= 2 ** 22 else torch.float32
+    The basis and its arithmetic are in `lanczos_dtype(d)`: it holds k vectors of d numbers, and a float64 copy of each
+    would double what a large model's calibration holds at its peak."""
+    dt = lanczos_dtype(d)
     q = torch.randn(d, generator=make_generator(seed), dtype=torch.float64).to(device)
     Q, al, be = [(q / q.norm()).to(dt)], [], []
     for j in range(k):
-        w = op(Q[-1].double()).double()
+        w = op(Q[-1]).to(dt)
         if not bool(torch.isfinite(w).all()): raise ValueError("A Hessian-vector product is not finite: check that the losses are finite near w*.")
-        al.append((w @ Q[-1].double()).item())
+        al.append((w @ Q[-1]).item())
         for _ in range(2):  # twice is enough (Kahan)
-            for qq in Q: w -= (w @ qq.double()) * qq.double()
+            for qq in Q: w -= (w @ qq) * qq
         b = w.norm().item()
         if j == k - 1 or b <= 1e-10 * max(abs(a) for a in al): break
         be.append(b); Q.append((w / b).to(dt))
@@ -121,7 +126,10 @@ def lanczos(op:Callable, # x ↦ H x on flat vectors [d] (float64 in, any float 
     U = None
     if vectors:
         U = torch.zeros(m, d, dtype=dt, device=Q[0].device)
-        for i in range(m): U += S[i].to(U)[:, None] * Q[i][None]  # Ritz vectors, one basis vector at a time (no [m, d] float64 copy)
+        for i in range(m):  # Ritz vectors, one basis vector at a time (no [m, d] float64 copy)
+            if dt == torch.float64: U += S[i].to(U)[:, None] * Q[i][None]
+            else:  # a large model: not even an [m, d] temporary
+                for r in range(m): U[r].add_(Q[i], alpha=S[i, r].item())
     return theta, U, (b * S[-1].abs())  # the residual of a Ritz pair: β_m |last entry of its eigenvector of T|
 
 # %% ../nbs/03b_preconditioner.ipynb #28490352
@@ -475,7 +483,7 @@ def preconditioned_ritz(post:LocalPosterior, pre:KroneckerPreconditioner, batch,
     "Ritz values (ascending) and vectors [m, d] (flat, in the whitened coordinates z = R⁻¹w) of Rᵀ(nβH + γI)R, by Lanczos."
     op = preconditioned_curvature(post, pre, batch, hvp)
     with eval_mode(post.model):
-        return lanczos(lambda x: op(x[None].to(next(iter(post.center.values()))))[0].double(), post.dim, min(steps, post.dim), seed=seed, device=post.device)
+        return lanczos(lambda x: op(x[None].to(next(iter(post.center.values()))))[0].to(lanczos_dtype(post.dim)), post.dim, min(steps, post.dim), seed=seed, device=post.device)
 
 def preconditioned_mean(post:LocalPosterior, pre:KroneckerPreconditioner, batch, probes:int=2, seed:int=0, hvp:Callable|None=None) -> float:
     "The mean eigenvalue of Rᵀ(nβH + γI)R (Hutchinson, Rademacher probes): where its bulk sits."

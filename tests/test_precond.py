@@ -95,3 +95,19 @@ def test_conv_nets_get_conv_blocks():
     for p in ('auto', 'kfac'):
         cal = calibrate(cnn, (X, y), cross_entropy_loss, precond=p)
         assert cal.precond_kind == 'kfac' and cal.precond.conv_blocks == ['0', '2'] and not cal.precond.scalar
+
+def test_lanczos_in_float32_beyond_2_to_the_22():
+    # a large model's Lanczos keeps its basis and its arithmetic in float32 (a float64 copy of every vector would double the
+    # calibration's peak memory); on a known spectrum it still finds both ends
+    import torch
+    from bif_nbdev.precond import lanczos, lanczos_dtype
+    d = 2 ** 22 + 1
+    assert lanczos_dtype(d) == torch.float32 and lanczos_dtype(2 ** 22) == torch.float64
+    diag = torch.linspace(-1.0, 3.0, d)
+    seen = []
+    def op(x): seen.append(x.dtype); return diag * x
+    theta, U, res = lanczos(op, d, 30, seed=0)
+    assert set(seen) == {torch.float32} and U.dtype == torch.float32
+    assert abs(theta[-1].item() - 3.0) < 1e-2 and abs(theta[0].item() + 1.0) < 1e-2
+    u = U[-1]  # the top Ritz vector: unit norm, and its Rayleigh quotient is its Ritz value
+    assert abs(u.norm().item() - 1) < 1e-3 and abs((u * diag * u).sum().item() - theta[-1].item()) < 1e-3
