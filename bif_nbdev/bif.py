@@ -20,11 +20,12 @@ from .stats import *
 from .diagnostics import *
 
 # %% auto #0
-__all__ = ['SIGN_NOTE', 'RESULT_FORMAT', 'CHECKPOINT_FORMAT', 'AUTO_BLOCK', 'chain_losses', 'BIFResult', 'per_sequence', 'top_k',
-           'tensor_checksum', 'write_tensors', 'read_tensors', 'save', 'load_result', 'run_fingerprint',
-           'check_checkpoint_path', 'SamplingArguments', 'model_guard', 'check_depends_on_weights',
-           'check_token_layout', 'losses_at_center', 'stats_memory', 'check_stats_memory', 'sample', 'sampling_cost',
-           'bif', 'plot_traces', 'plot_scores', 'top_k_table']
+__all__ = ['SIGN_NOTE', 'RESULT_FORMAT', 'CHECKPOINT_FORMAT', 'AUTO_BLOCK', 'chain_losses', 'BIFResult', 'constant_rows_note',
+           'warn_constant_rows', 'per_sequence', 'top_k', 'tensor_checksum', 'write_tensors', 'read_tensors', 'save',
+           'load_result', 'run_fingerprint', 'check_checkpoint_path', 'SamplingArguments', 'model_guard',
+           'check_depends_on_weights', 'check_token_layout', 'check_loss_shape', 'named_examples', 'losses_at_center',
+           'stats_memory', 'check_stats_memory', 'sample', 'sampling_cost', 'bif', 'plot_traces', 'plot_scores',
+           'top_k_table']
 
 # %% ../nbs/05_bif.ipynb #5466e4ef
 def _in_order(examples:Examples, batch_size:int|None):
@@ -117,6 +118,8 @@ class BIFResult:
     @property
     def posterior_correlation(self) -> Tensor: "The plain posterior correlation +Corr(ℓ_i, φ_j) (devinterp's convention)."; return -self.corr
     @property
+    def normalized(self) -> Tensor: "The normalized BIF, −Corr(ℓ_i, φ_j) (the same tensor as `corr`)."; return self.corr
+    @property
     def diagnostics(self) -> TraceDiagnostics:
         "R̂ and bulk/tail ESS of the mean training loss and of each query's loss (computed once)."
         if getattr(self, '_diagnostics', None) is None: self._diagnostics = trace_diagnostics(self.train_trace, self.query_trace)
@@ -151,7 +154,31 @@ def __repr__(self:BIFResult):
         w = self.noise().warning
         if w: s += f"\n  ⚠ {w}"
     if not self.diagnostics.ok: s += ''.join(f"\n  ⚠ {p}" for p in self.diagnostics.problems())
+    if note := constant_rows_note(self): s += f"\n  ⚠ {note}"
     return s
+
+
+# %% ../nbs/05_bif.ipynb #c0n5ta47
+@patch(as_prop=True)
+def constant_rows(self:BIFResult) -> Tensor:
+    "The training rows whose loss never changed over the draws: their scores (and error bars) are exactly 0 for every query."
+    r = self.per_sequence()
+    zero = (r.scores == 0).all(1)
+    if r.stderr is not None: zero &= (r.stderr == 0).all(1)
+    return zero.nonzero().flatten()
+
+def constant_rows_note(r:BIFResult) -> str:
+    "A sentence on the constant training rows, or ''."
+    k = len(r.constant_rows)
+    if not k: return ''
+    return (f"{k} of {r.per_sequence().scores.shape[0]} training rows score exactly 0 against every query: their loss did not change "
+            "over the draws (a loss that rounds to 0.0 at every draw, such as a float32 or bfloat16 cross-entropy of a certain "
+            "prediction, needs computing in float64; see .constant_rows)")
+
+def warn_constant_rows(r:BIFResult) -> BIFResult:
+    "`r`, after a warning if it has constant training rows."
+    if note := constant_rows_note(r): warnings.warn(note)
+    return r
 
 # %% ../nbs/05_bif.ipynb #d1658a19
 def per_sequence(self:BIFResult) -> BIFResult:
@@ -224,6 +251,8 @@ def save(self:BIFResult, path, overwrite:bool=False):
     "Save to a safetensors file (tensors, JSON settings and a checksum; no pickle). An existing file is kept unless `overwrite`."
     if os.path.isdir(path): raise IsADirectoryError(f"{path} is a folder: pass a file path such as {os.path.join(path, 'result.safetensors')}.")
     if os.path.exists(path) and not overwrite: raise FileExistsError(f"{path} exists: pass overwrite=True to replace it, or another path.")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder): raise FileNotFoundError(f"The folder {folder} does not exist: create it first, or pass another path.")
     t = {'scores': self.scores, 'corr': self.corr, 'train_trace': self.train_trace, 'query_trace': self.query_trace}
     if self.stderr is not None: t['stderr'] = self.stderr
     if self.sequence is not None:
@@ -470,12 +499,51 @@ def check_token_layout(model:nn.Module, data:Examples, loss_fn:Callable, losses:
                              "must be token s of the example whatever the padding (left padding shifts it): use causal_lm_loss, or shift "
                              "each row with bif_nbdev.hf.align_left(losses, attention_mask).")
 
+# %% ../nbs/05_bif.ipynb #1c9de06e
+@torch.no_grad()
+def check_loss_shape(model:nn.Module, data:Examples, loss_fn:Callable, losses:Tensor, device=None, name:str='loss_fn'):
+    """Refuse the two shapes a per-example loss takes by mistake: [B, 1] (a column of losses, read as one token per row)
+    and [B, B] (a broadcast inside the loss, e.g. `(pred - y) ** 2` with `pred` [B, 1] and `y` [B]: its width follows the batch)."""
+    if losses.dim() != 2: return
+    if losses.shape[1] == 1:
+        raise ValueError(f"{name} returned losses of shape [B, 1]: return one loss per example, shape [B] (e.g. .squeeze(1)); "
+                         "per-token losses [B, S] need more than one position.")
+    if len(data) < 3: return
+    widths = [loss_fn(model, to_device(data.batch(list(range(b))), device)).shape[-1] for b in (2, 3)]
+    if widths == [2, 3]:
+        raise ValueError(f"{name} returned losses of shape [B, B]: their width is the batch's size (2 rows: 2 columns, 3 rows: 3), so "
+                         "they are not per-token losses. A broadcast inside the loss does this, e.g. (pred - y) ** 2 with pred [B, 1] and "
+                         "y [B]: return one loss per example, shape [B] (e.g. reshape pred to [B]).")
+
+# %% ../nbs/05_bif.ipynb #7ab37e89
+def named_examples(data, name:str) -> Examples:
+    "`as_examples(data)`, with the argument's name in any error (and a hint for one example given without its batch dimension)."
+    try: return as_examples(data)
+    except (ValueError, TypeError) as e:
+        hint = (" One example needs a batch dimension of 1: e.g. (X[i:i+1], y[i:i+1]) rather than (X[i], y[i])."
+                if 'first dimension' in str(e) and 'None' in str(e) else '')
+        raise type(e)(f"{name}: {e}{hint}") from e
+
+def _first_losses(model, ex:Examples, f:Callable, batch_size, device, name:str, which:str) -> Tensor:
+    "The first call of the user's loss: an error raised inside it says how it was called and on which data."
+    try: return per_example_losses(model, ex, f, batch_size, device)
+    except (TypeError, IndexError, KeyError, AttributeError) as e:
+        if name in str(e): raise
+        leaves = []
+        tree_map(lambda t: leaves.append(list(t.shape)) or t, ex.batch([0]))
+        msg = (f"{name}(model, batch) failed on the {which} examples, whose batches are {type(ex.batch([0])).__name__}s of tensors shaped "
+               f"{leaves} for one row: {type(e).__name__}: {e}. Check the order of its arguments (model first, then the batch) and "
+               f"that the {which} data has every field {name} reads.")
+        try: err = type(e)(msg)
+        except Exception: err = RuntimeError(msg)
+        raise err from e
+
 # %% ../nbs/05_bif.ipynb #26e5c995
 def losses_at_center(model:nn.Module, train:Examples, query:Examples, loss_fn:Callable, query_loss_fn:Callable,
                      eval_batch_size:int=256, device=None) -> dict:
     "Every training and query loss at w*, checked (shapes, finiteness, one kind for both sets), with the per-token widths."
-    l0_train = per_example_losses(model, train, loss_fn, eval_batch_size, device)
-    l0_query = per_example_losses(model, query, query_loss_fn, eval_batch_size, device)
+    l0_train = _first_losses(model, train, loss_fn, eval_batch_size, device, 'loss_fn', 'training')
+    l0_query = _first_losses(model, query, query_loss_fn, eval_batch_size, device, 'query_loss_fn' if query_loss_fn is not loss_fn else 'loss_fn', 'query')
     for name, l in (('training', l0_train), ('query', l0_query)):
         if not l.is_floating_point():
             raise TypeError(f"loss_fn returned {l.dtype} {name} losses: losses must be floating point and differentiable (a count of "
@@ -484,6 +552,7 @@ def losses_at_center(model:nn.Module, train:Examples, query:Examples, loss_fn:Ca
             raise ValueError(f"Some {name} losses are not finite at the trained weights w*: fix the model or loss_fn before attributing.")
     for name, ex, f, l in (('loss_fn', train, loss_fn, l0_train), ('query_loss_fn', query, query_loss_fn, l0_query)):
         check_depends_on_weights(model, ex, f, device, name)
+        check_loss_shape(model, ex, f, l, device, name)
         check_token_layout(model, ex, f, l, device, name)
     train_len = l0_train.shape[1] if l0_train.dim() == 2 else None  # per token: the longest sequence of each set
     query_len = l0_query.shape[1] if l0_query.dim() == 2 else None
@@ -703,7 +772,7 @@ def _run(model, train_ex:Examples, query_ex:Examples, loss_fn, query_loss_fn, ca
     cfg.update(draws=len(run.traces['train']), draws_rule=(f"auto: mean reliability {a.reliability}, at most {a.max_draws}" if auto else 'fixed'),
                chains_kept=run.state.chain_ids, vectorized=getattr(run.state, 'vectorized', None), calibration=cal.estimates,
                seconds=round(time.time() - t0, 3), device=str(device))
-    return _result(run.stats, run.traces, run.trajs, cfg, n, q, at['train_len'], at['query_len'])
+    return warn_constant_rows(_result(run.stats, run.traces, run.trajs, cfg, n, q, at['train_len'], at['query_len']))
 
 # %% ../nbs/05_bif.ipynb #40cce4f4
 def sample(model:nn.Module, # trained model; its current weights are w* (they are not modified)
@@ -724,11 +793,11 @@ def sample(model:nn.Module, # trained model; its current weights are w* (they ar
     if not isinstance(calibration, Calibration): raise TypeError(f"calibration must be a Calibration (from calibrate()), got {type(calibration).__name__}.")
     t0 = time.time()
     if args.checkpoint is not None: check_checkpoint_path(args.checkpoint)
-    train_ex, query_ex = as_examples(train), as_examples(query)
+    train_ex, query_ex = named_examples(train, 'train'), named_examples(query, 'query')
     with model_guard(model, device) as device:
         at = losses_at_center(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, args.eval_batch_size, device)
         return _run(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, calibration, args, at, device, callback, t0,
-                    None if posterior_data is None else as_examples(posterior_data))
+                    None if posterior_data is None else named_examples(posterior_data, 'posterior_data'))
 
 # %% ../nbs/05_bif.ipynb #aeb19560
 def sampling_cost(a:SamplingArguments, n:int, q:int, batch_size:int) -> float:
@@ -772,10 +841,12 @@ def bif(model:nn.Module, # trained model; its current weights are w* (they are n
     cal_args, run_args = split_arguments(settings, CalibrationArguments, SamplingArguments)
     t0 = time.time()
     if run_args.checkpoint is not None: check_checkpoint_path(run_args.checkpoint)
-    train_ex, query_ex = as_examples(train), as_examples(query)
+    train_ex, query_ex = named_examples(train, 'train'), named_examples(query, 'query')
     with model_guard(model, device) as device:
         at = losses_at_center(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, run_args.eval_batch_size, device)
-        post_ex = None if posterior_data is None else as_examples(posterior_data)
+        sizes = dict(chains=run_args.chains, n_train=len(train_ex), n_query=len(query_ex), train_len=at['train_len'], query_len=at['query_len'])
+        check_stats_memory(sizes, run_args, device)  # before the calibration: the estimators' size is known now
+        post_ex = None if posterior_data is None else named_examples(posterior_data, 'posterior_data')
         budget = sampling_cost(run_args, len(train_ex), len(query_ex), default_batch_size(len(post_ex or train_ex), cal_args.batch_size))
         cal = calibrate(model, post_ex or train_ex, loss_fn, cal_args, budget=budget)
         can_restart = cal_args.eps is None and run_args.on_diverge == 'drop' and not run_args.checkpoint

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05a_calibrate.ipynb #ca542d22
 from __future__ import annotations
-import dataclasses, difflib, math, numbers, os
+import dataclasses, difflib, math, numbers, os, warnings
 from dataclasses import dataclass, field
 from typing import Callable
 from fastcore.basics import patch
@@ -114,6 +114,10 @@ def check(self:CalibrationArguments):
     self._set('gamma', check_float('gamma', self.gamma, zero_ok=True))
     self._set('damping', check_float('damping', self.damping))
     if self.gamma is not None and self.damping is not None: raise ValueError("Give gamma or damping (= gamma/nbeta), not both.")
+    if self.gamma == 0 or self.damping == 0:
+        warnings.warn("gamma=0 (or damping=0): nothing holds the chains near w*, so they sample the tempered posterior of the "
+                      "whole landscape, the influence function's damping is 0, and the check that stops chains far from w* is off. "
+                      "Leave gamma unset for the calibrated localization.")
     self._set('eps', check_float('eps', self.eps))
     self._set('batch_size', check_int('batch_size', self.batch_size, 1, none_ok=True))
     check_choice('scheme', self.scheme, SCHEMES)

@@ -216,13 +216,16 @@ def kronecker_factors(post:LocalPosterior,
                      ) -> dict:
     """K-FAC factors {module name: (A, G, has_bias)}: A = mean ā āᵀ over rows (tokens, positions), G = Σ g gᵀ / examples, g = ∂ℓ/∂output,
     each a matrix or a vector, its diagonal: both sides of a block with a side wider than `max_full`, and an embedding's input
-    (the one-hot rows' second moment is diagonal anyway). Layers the loss does not reach get none."""
+    (the one-hot rows' second moment is diagonal anyway). Layers the loss does not reach get none, nor do layers whose input
+    is shared by the batch's examples (e.g. a position embedding called on `arange(S)[None]`, broadcast over the batch):
+    their output gradient is a sum over examples, not one row per example."""
     blocks = kronecker_blocks(post, conv)
     if not blocks: return {}
     idx = calibration_index(post, examples, seed); m = len(idx)
-    A, G, rows = {}, {}, {}
-    for name, x, g, _ in _layer_passes(post, blocks, idx, batch_size):
+    A, G, rows, shared = {}, {}, {}, set()
+    for name, x, g, B in _layer_passes(post, blocks, idx, batch_size):
         blk = blocks[name]
+        if name in shared or (B > 1 and x.shape[0] % B): shared.add(name); continue
         a, g = layer_rows(blk.module, x, g)
         g = g.double()
         # a block with one side wider than max_full is kept diagonal on both: a full side would cost a
@@ -236,7 +239,7 @@ def kronecker_factors(post:LocalPosterior,
             if blk.bias is not None: a = torch.cat([a, torch.ones(len(a), 1, dtype=a.dtype, device=a.device)], 1)
             A[name] = A.get(name, 0.) + ((a * a).sum(0) if wide else a.T @ a)
         rows[name] = rows.get(name, 0) + len(a)
-    return {k: (A[k] / rows[k], G[k] / m, blocks[k].bias is not None) for k in blocks if k in A}
+    return {k: (A[k] / rows[k], G[k] / m, blocks[k].bias is not None) for k in blocks if k in A and k not in shared}
 
 # %% ../nbs/03b_preconditioner.ipynb #b8f0d5d1
 def _eig(F:Tensor) -> tuple:

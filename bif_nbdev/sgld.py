@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_sgld.ipynb #167cf4b8
 from __future__ import annotations
-import math, warnings
+import math, re, warnings
 from dataclasses import dataclass, field
 from typing import Callable
 import torch
@@ -166,22 +166,40 @@ def _vmap_pays(post:LocalPosterior, rows:int, chains:int=2) -> bool:
     "Whether vmap over chains should beat a loop for a pass over `rows` examples (2+ chains; a GPU, or a CPU and small work)."
     return chains > 1 and (post.device.type != 'cpu' or post.dim * rows < 2 ** 22)
 
+# %% ../nbs/03_sgld.ipynb #7ry5vmap
+def _no_batching_rule(w) -> bool:
+    "Whether a warning is torch.func's 'no batching rule' (the op then runs one chain at a time inside vmap)."
+    return 'batching rule' in str(w.message)
+
 def try_vmap(post:LocalPosterior, kind:str, vmapped:Callable, looped:Callable):
     """`(vmapped(), True)`, or `(looped(), False)` where vmap cannot run this model. Only the first attempt of each `kind`
-    may fall back: later errors, and the loop's own, are the loss's and propagate."""
+    may fall back: later errors, and the loop's own, are the loss's and propagate. A first attempt that runs but meets an
+    op without a batching rule (an LSTM, `weight_norm`, `EmbeddingBag`: torch warns at every call, runs the op chain by
+    chain, and its memory grew with the steps) keeps its result, and every later pass of that kind loops, said once."""
     ok = post.vmap_ok.get(kind)
     if ok is False: return looped(), False
     if ok: return vmapped(), True
-    try: out = vmapped()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            out = vmapped()
     except Exception as e:
         out = looped()
         post.vmap_ok[kind] = False
         warnings.warn(f"torch.func.vmap could not vectorize the chains ({type(e).__name__}: {str(e)[:200]}); "
                       "falling back to a loop over chains (pass vectorize=False to silence this).")
         return out, False
-    post.vmap_ok[kind] = True
-    return out, True
+    slow = [w for w in caught if _no_batching_rule(w)]
+    for w in caught:
+        if not _no_batching_rule(w): warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    post.vmap_ok[kind] = not slow
+    if slow:
+        ops = sorted({m for w in slow for m in re.findall(r'aten::\w+', str(w.message))})
+        warnings.warn(f"torch.func.vmap has no batching rule for {', '.join(ops) or 'an op of this model'}: the chains run in a "
+                      "loop instead (pass vectorize=False to silence this).")
+    return out, not slow
 
+# %% ../nbs/03_sgld.ipynb #p07ngrad
 def potential_grads(post:LocalPosterior, state:ChainState, batch, vectorize='auto', keep_losses:bool=False):
     """∇U for every chain (dict of [C, *shape]) and each chain's minibatch mean loss [C]; `vectorize` in (True, False, 'auto').
     With `keep_losses` the second item is (mean loss [C], per-example losses [C, B] or [C, B, S]) of the same forward pass."""

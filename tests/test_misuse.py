@@ -550,3 +550,50 @@ def test_results_and_checkpoints_follow_the_umask(model, tmp_path):
     finally: os.umask(old)
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
     assert modes == {'ck.safetensors': 0o644, 'r.safetensors': 0o644}, {k: oct(v) for k, v in modes.items()}
+
+
+# A [B, 1] loss was read as one token per row, and a broadcast (pred [B, 1] − y [B]) as [B, B] "per-token" losses.
+@pytest.mark.parametrize('loss, shape', [(lambda m, b: (m(b[0]) - b[1][:, None]) ** 2, r'\[B, 1\]'),
+                                         (lambda m, b: (m(b[0]) - b[1]) ** 2, r'\[B, B\]')])
+def test_per_example_losses_of_the_wrong_shape_are_named(loss, shape):
+    torch.manual_seed(0)
+    X = torch.randn(60, 3); y = X @ torch.tensor([1., -1., .5])
+    with pytest.raises(ValueError, match=f'loss_fn returned losses of shape {shape}'):
+        bif(nn.Linear(3, 1), (X, y), (X[:3], y[:3]), loss, progress=False, chains=2, draws=10)
+
+
+# A model whose training losses are 0.0 in float32 at every draw scored those rows 0 ± 0 with no word about it.
+def test_constant_training_rows_are_named():
+    torch.manual_seed(0)
+    X = torch.randn(40, 2); y = (X[:, 0] > 0).long()
+    m = nn.Linear(2, 2)
+    with torch.no_grad(): m.weight.copy_(torch.tensor([[-60., 0.], [60., 0.]])); m.bias.zero_()   # margins of 100s: float32 CE is 0.0
+    with pytest.warns(UserWarning, match='training rows score exactly 0 against every query'):
+        r = bif(m, (X, y), (X[:4], y[:4]), cross_entropy_loss, progress=False, chains=2, draws=20, nbeta=40., gamma=40., eps=1e-3)
+    assert len(r.constant_rows) > 0 and 'training rows score exactly 0' in repr(r)
+    assert (r.scores[r.constant_rows] == 0).all() and r.normalized is r.corr
+
+
+# The estimators' memory was refused only after the calibration had run (minutes on a large per-token problem).
+def test_the_estimators_memory_is_refused_before_the_calibration(model, monkeypatch):
+    import bif_nbdev.bif as B
+    monkeypatch.setattr(B, 'calibrate', lambda *a, **k: pytest.fail('calibrated before refusing'))
+    with pytest.raises(MemoryError, match='max_stats_gb'):
+        bif(model, TRAIN, QUERY, cross_entropy_loss, progress=False, max_stats_gb=1e-9)
+
+
+# Errors raised inside the user's loss, or by a single example without its batch dimension, named neither the argument
+# nor how the loss is called; saving into a missing folder named a hidden temporary file; gamma=0 passed in silence.
+def test_data_and_loss_mistakes_say_what_to_change(model, tmp_path):
+    X, y = TRAIN
+    fast = dict(progress=False, chains=2, draws=10)
+    with pytest.raises(IndexError, match=r'loss_fn\(model, batch\) failed on the query examples'):
+        bif(model, TRAIN, X[:3], cross_entropy_loss, **fast)
+    with pytest.raises(ValueError, match=r'^query: .*batch dimension of 1'):
+        bif(model, TRAIN, (X[0], y[0]), cross_entropy_loss, **fast)
+    with pytest.raises(TypeError, match='order of its arguments'):
+        bif(model, TRAIN, QUERY, lambda batch, m: cross_entropy_loss(m, batch), **fast)
+    r = bif(model, TRAIN, QUERY, cross_entropy_loss, **HP)
+    with pytest.raises(FileNotFoundError, match='does not exist'): r.save(tmp_path / 'missing' / 'r.safetensors')
+    assert list(tmp_path.iterdir()) == []
+    with pytest.warns(UserWarning, match='gamma=0'): bif(model, TRAIN, QUERY, cross_entropy_loss, **dict(HP, gamma=0.))

@@ -111,3 +111,24 @@ def test_lanczos_in_float32_beyond_2_to_the_22():
     assert abs(theta[-1].item() - 3.0) < 1e-2 and abs(theta[0].item() + 1.0) < 1e-2
     u = U[-1]  # the top Ritz vector: unit norm, and its Rayleigh quotient is its Ritz value
     assert abs(u.norm().item() - 1) < 1e-3 and abs((u * diag * u).sum().item() - theta[-1].item()) < 1e-3
+
+
+def test_a_layer_whose_input_is_shared_by_the_batch_gets_no_kronecker_factors():
+    # HF BERT/GPT-2 without position_ids call their position embedding on arange(S)[None], broadcast over the batch: its
+    # output gradient sums the examples, so it has no per-example rows (the EK-FAC correction used to fail on a reshape)
+    import torch
+    from torch import nn
+    from bif_nbdev.sgld import LocalPosterior
+    from bif_nbdev.precond import kronecker_factors
+    from bif_nbdev.bif import bif
+    torch.manual_seed(0)
+    class PosModel(nn.Module):
+        def __init__(s): super().__init__(); s.tok = nn.Embedding(50, 16); s.pos = nn.Embedding(8, 16); s.out = nn.Linear(16, 2)
+        def forward(s, x): return s.out((s.tok(x) + s.pos(torch.arange(x.shape[1])[None])).mean(1))
+    loss = lambda m, b: nn.functional.cross_entropy(m(b[0]), b[1], reduction='none')
+    x = torch.randint(0, 50, (100, 8)); y = torch.randint(0, 2, (100,))
+    m = PosModel()
+    f = kronecker_factors(LocalPosterior(m, (x, y), loss, 100., 1.), examples=64)
+    assert set(f) == {'tok', 'out'}
+    r = bif(m, (x, y), (x[:4], y[:4]), loss, progress=False, chains=4, draws=20)
+    assert r.scores.shape == (100, 4) and torch.isfinite(r.scores).all()
