@@ -327,7 +327,8 @@ def calibrate(model:nn.Module, # trained model; its current weights are w* (they
 # %% ../nbs/05a_calibrate.ipynb #15f426e3
 def _kronecker_stage(post0:LocalPosterior, a:CalibrationArguments, stage, info:dict) -> tuple:
     """Step 1: (fit, factors, eigenvalues): the Kronecker factors and their EK-FAC eigenvalues, or (False, None, None). 'auto' with an
-    explicit eps means plain SGLD (that eps is a plain step), and 'auto' declines when the blocks cover under half the parameters."""
+    explicit eps means plain SGLD (that eps is a plain step). Parameters outside the blocks (an LSTM's, a bare `nn.Parameter`)
+    get the scalar part, whatever their share: the scaled, deflated preconditioner mixes far better than plain SGLD there."""
     fit, factors = isinstance(a.precond, str) and not (a.precond == 'auto' and a.eps is not None), None
     if fit:
         stage('Kronecker factors')
@@ -335,7 +336,7 @@ def _kronecker_stage(post0:LocalPosterior, a:CalibrationArguments, stage, info:d
         blocks = kronecker_blocks(post0)
         covered = sum(post0.center[b.weight].numel() + (post0.center[b.bias].numel() if b.bias else 0) for k, b in blocks.items() if k in factors)
         info['kfac_coverage'] = covered / post0.dim
-        if not factors or (a.precond == 'auto' and covered < post0.dim / 2): factors, fit = None, False
+        if not factors: factors, fit = None, False
     eigs = None
     if fit and a.eigen_correction:
         stage('eigenvalue correction')
