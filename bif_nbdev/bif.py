@@ -161,10 +161,13 @@ def __repr__(self:BIFResult):
 # %% ../nbs/05_bif.ipynb #c0n5ta47
 @patch(as_prop=True)
 def constant_rows(self:BIFResult) -> Tensor:
-    "The training rows whose loss never changed over the draws: their scores (and error bars) are exactly 0 for every query."
+    """The training rows whose loss never changed over the draws: their scores (and error bars) are exactly 0 for every query
+    whose own loss did change (a constant query scores 0 against every row, and the diagnostics name it)."""
     r = self.per_sequence()
-    zero = (r.scores == 0).all(1)
-    if r.stderr is not None: zero &= (r.stderr == 0).all(1)
+    live = ~(r.scores == 0).all(0)
+    if not live.any(): return torch.zeros(0, dtype=torch.long)
+    zero = (r.scores[:, live] == 0).all(1)
+    if r.stderr is not None: zero &= (r.stderr[:, live] == 0).all(1)
     return zero.nonzero().flatten()
 
 def constant_rows_note(r:BIFResult) -> str:

@@ -225,7 +225,7 @@ def kronecker_factors(post:LocalPosterior,
     A, G, rows, shared = {}, {}, {}, set()
     for name, x, g, B in _layer_passes(post, blocks, idx, batch_size):
         blk = blocks[name]
-        if name in shared or (B > 1 and x.shape[0] % B): shared.add(name); continue
+        if name in shared or (B > 1 and x.shape[0] % B and B not in x.shape): shared.add(name); continue  # (seq-first [S, B, d] is not shared)
         a, g = layer_rows(blk.module, x, g)
         g = g.double()
         # a block with one side wider than max_full is kept diagonal on both: a full side would cost a

@@ -568,8 +568,9 @@ def test_constant_training_rows_are_named():
     X = torch.randn(40, 2); y = (X[:, 0] > 0).long()
     m = nn.Linear(2, 2)
     with torch.no_grad(): m.weight.copy_(torch.tensor([[-60., 0.], [60., 0.]])); m.bias.zero_()   # margins of 100s: float32 CE is 0.0
+    Xq = torch.tensor([[1e-3, 0.], [-2e-3, 1.], [5e-3, 0.], [-1e-3, 0.]]); yq = (Xq[:, 0] > 0).long()  # queries on the boundary: their losses move
     with pytest.warns(UserWarning, match='training rows score exactly 0 against every query'):
-        r = bif(m, (X, y), (X[:4], y[:4]), cross_entropy_loss, progress=False, chains=2, draws=20, nbeta=40., gamma=40., eps=1e-3)
+        r = bif(m, (X, y), (Xq, yq), cross_entropy_loss, progress=False, chains=2, draws=20, nbeta=40., gamma=40., eps=1e-3)
     assert len(r.constant_rows) > 0 and 'training rows score exactly 0' in repr(r)
     assert (r.scores[r.constant_rows] == 0).all() and r.normalized is r.corr
 
