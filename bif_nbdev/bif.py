@@ -22,7 +22,7 @@ from .diagnostics import *
 # %% auto #0
 __all__ = ['SIGN_NOTE', 'RESULT_FORMAT', 'CHECKPOINT_FORMAT', 'AUTO_BLOCK', 'chain_losses', 'BIFResult', 'constant_rows_note',
            'warn_constant_rows', 'per_sequence', 'top_k', 'tensor_checksum', 'write_tensors', 'read_tensors', 'save',
-           'load_result', 'run_fingerprint', 'check_checkpoint_path', 'SamplingArguments', 'model_guard',
+           'load_result', 'run_fingerprint', 'check_checkpoint_path', 'SamplingArguments', 'check_model', 'model_guard',
            'check_depends_on_weights', 'check_token_layout', 'check_loss_shape', 'named_examples', 'losses_at_center',
            'stats_memory', 'check_stats_memory', 'sample', 'sampling_cost', 'bif', 'plot_traces', 'plot_scores',
            'top_k_table']
@@ -445,11 +445,47 @@ def _claim(model:nn.Module, delta:int):
         if depth + delta > 0: _IN_USE[model] = (tid, depth + delta)
         else: _IN_USE.pop(model, None)
 
+
+
+def check_model(model:nn.Module):
+    "Refuse what `torch.func` cannot differentiate through, naming the parameter or the module: complex weights, backward hooks."
+    bad = [k for k, p in model.named_parameters() if p.requires_grad and p.is_complex()]
+    if bad: raise TypeError(f"Parameters {bad[:5]} are complex: BIF samples real weights; split them into real and imaginary parts, "
+                            "or freeze them (requires_grad_(False)).")
+    hooked = [k or type(model).__name__ for k, m in model.named_modules() if m._backward_hooks or m._backward_pre_hooks]
+    if hooked: raise ValueError(f"Modules {hooked[:5]} have backward hooks (register_full_backward_hook), which torch.func cannot run "
+                                "inside its transforms: remove them (handle.remove()) while calling bif and register them again after.")
+
+def _tensor_state(model:nn.Module) -> list:
+    """(module, kind, name, tensor, copy) of what a forward may change besides the parameters: buffers (by value) and tensors kept as
+    plain attributes (by identity: e.g. the `weight` that `torch.nn.utils.prune` recomputes from `weight_orig` before each forward)."""
+    out = [(m, '_buffers', k, b, b.detach().clone()) for m in model.modules() for k, b in m._buffers.items() if b is not None]
+    return out + [(m, '__dict__', k, v, None) for m in model.modules() for k, v in vars(m).items() if isinstance(v, Tensor)]
+
+_FASTPATH = [0, True]  # runs under way in this process, and torch's setting before the first of them
+
+def _no_fastpath(delta:int):
+    "Turn torch's `nn.MultiheadAttention` fast path off while any run is under way (threads included), and back as it was after the last."
+    with _IN_USE_LOCK:
+        if delta > 0 and _FASTPATH[0] == 0: _FASTPATH[1] = torch.backends.mha.get_fastpath_enabled(); torch.backends.mha.set_fastpath_enabled(False)
+        _FASTPATH[0] += delta
+        if delta < 0 and _FASTPATH[0] == 0: torch.backends.mha.set_fastpath_enabled(_FASTPATH[1])
+
+def _restore_tensors(state:list):
+    for m, kind, k, t, copy in state:
+        if kind == '__dict__': m.__dict__[k] = t; continue
+        cur = m._buffers.get(k)
+        if cur is None or cur.shape != copy.shape or cur.dtype != copy.dtype: m._buffers[k] = copy
+        elif not torch.equal(cur, copy.to(cur.device)): cur.copy_(copy)
+
 @contextlib.contextmanager
 def model_guard(model:nn.Module, device=None):
-    """Use `model` on `device` (default: where it is) in eval mode. Afterwards, after an error too, it is back on its
-    device with its modes and parameters' `.grad` as they were; another thread cannot use it meanwhile."""
+    """Use `model` on `device` (default: where it is) in eval mode, without torch's fused fast path for `nn.MultiheadAttention`
+    (taken without gradients only, it computes other losses than the path with gradients). Afterwards, after an error too,
+    it is back on its device with its modes, parameters' `.grad`, buffers and tensor attributes as they were; another thread
+    cannot use it meanwhile."""
     if not isinstance(model, nn.Module): raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}.")
+    check_model(model)
     params = list(model.parameters())
     if not params: raise ValueError("The model has no parameters: there are no weights to attribute through.")
     home = params[0].device
@@ -457,15 +493,18 @@ def model_guard(model:nn.Module, device=None):
     if 'meta' in (device.type, home.type):
         raise ValueError("device='meta' holds no values: pass the device where the model's weights should be evaluated (e.g. 'cpu' or 'cuda').")
     _claim(model, +1)
-    grads = [p.grad for p in params]
+    grads, state = [p.grad for p in params], _tensor_state(model)
     for p in params: p.grad = None  # our backward passes must not add into a user's gradients
     try:
+        _no_fastpath(+1)
         if device != home: model.to(device)
         with eval_mode(model): yield device
     finally:
         try:
             if device != home: model.to(home)
         finally:
+            _no_fastpath(-1)
+            _restore_tensors(state)
             for p, g in zip(params, grads): p.grad = g
             _claim(model, -1)
 
@@ -474,7 +513,20 @@ def check_depends_on_weights(model:nn.Module, data:Examples, loss_fn:Callable, d
     "Raise if `loss_fn`'s losses on the first `rows` examples carry no gradient to the weights (computed under no_grad, detached, or constant)."
     ps = {k: v.detach().requires_grad_(True) for k, v in trainable_params(model).items()}  # leaves sharing the weights' storage
     batch = to_device(data.batch(range(min(rows, len(data)))), device or next(iter(ps.values())).device)
+    bufs = {k: b.detach().clone() for k, b in model.named_buffers()}
     with torch.enable_grad(): out = functional_loss(model, loss_fn)(ps, batch)
+    changed = [k for k, b in model.named_buffers() if k in bufs and (b.shape != bufs[k].shape or not torch.equal(b, bufs[k].to(b.device)))]
+    if changed:
+        raise ValueError(f"The model's forward changes its buffers {changed[:5]} in eval mode (on the first call of {name}): BIF evaluates "
+                         "the model at thousands of weights and needs a forward without side effects; change them only when "
+                         "self.training is True (bif restores them afterwards).")
+    with torch.no_grad(): ref = functional_loss(model, loss_fn)(ps, batch)
+    tol = (1e-2 if out.dtype in (torch.float16, torch.bfloat16) else 1e-4) * (1 + ref.abs())
+    if out.shape == ref.shape and not bool(((out.detach() - ref).abs() <= tol).all()):
+        raise ValueError(f"{name} gives other losses without gradients than with them (by up to {(out.detach() - ref).abs().max().item():.3g} "
+                         "on the first rows): the model takes another code path under torch.no_grad() (a fused kernel). BIF records "
+                         "losses without gradients and samples with them: make both paths the same (e.g. nn.TransformerEncoder(..., "
+                         "enable_nested_tensor=False)).")
     if not out.requires_grad:
         raise ValueError(f"{name}'s losses do not depend on the model's weights: no gradient reaches them (was the loss computed under "
                          "torch.no_grad(), detached with .detach()/.item()/numpy, or is it a constant?). BIF needs losses differentiable in the weights.")
@@ -791,6 +843,7 @@ def sample(model:nn.Module, # trained model; its current weights are w* (they ar
            posterior_data=None, # the data that defines the posterior, if not the training rows scored (nβ counts its examples)
            **kwargs) -> BIFResult:
     "Run the chains with `calibration`'s hyperparameters; return −Cov of every training loss with every query loss."
+    model = eager_model(model)
     if args is None: args, = split_arguments(kwargs, SamplingArguments)
     elif kwargs: args = args.replace(**kwargs)
     if not isinstance(calibration, Calibration): raise TypeError(f"calibration must be a Calibration (from calibrate()), got {type(calibration).__name__}.")
@@ -841,6 +894,7 @@ def bif(model:nn.Module, # trained model; its current weights are w* (they are n
        ) -> BIFResult:
     "Bayesian influence of every training example on every query: `calibrate`, then `sample`."
     settings.setdefault('progress', True)
+    model = eager_model(model)
     cal_args, run_args = split_arguments(settings, CalibrationArguments, SamplingArguments)
     t0 = time.time()
     if run_args.checkpoint is not None: check_checkpoint_path(run_args.checkpoint)

@@ -222,8 +222,8 @@ def fit_sampler_preconditioner(post:LocalPosterior, factors:dict, batch, steps:i
     scale = min(max(preconditioned_mean(post, pre, batch, 2, seed, hvp), 1e-4), 1e4)
     pre = pre.rescaled(scale)
     k3 = int(max(4, min(40, steps // 4))); k2 = max(4, steps - k3)
-    mu, Z, res = preconditioned_ritz(post, pre, batch, k2, seed, hvp)
     deflate = min(deflate, 2 ** 26 // post.dim)  # the deflation keeps its r directions in memory: r·d numbers
+    mu, Z, res = preconditioned_ritz(post, pre, batch, k2, seed, hvp, vectors=deflate > 0)  # none to keep: no [m, d] Ritz vectors
     stiff = (mu > 1.5) & (res <= 0.05 * mu)  # only converged Ritz pairs are eigenpairs enough to deflate
     if stiff.sum() > deflate: stiff &= mu >= mu[stiff].sort(descending=True).values[deflate - 1] if deflate else torch.zeros_like(stiff)
     if stiff.any():
@@ -321,7 +321,7 @@ def calibrate(model:nn.Module, # trained model; its current weights are w* (they
     if args is None: args, = split_arguments(kwargs, CalibrationArguments)
     elif kwargs: args = args.replace(**kwargs)
     bar, stage = _stages(not args.progress)
-    try: return _calibrate(model, as_examples(train), loss_fn, args, stage, budget)
+    try: return _calibrate(eager_model(model), as_examples(train), loss_fn, args, stage, budget)
     finally: bar.close()
 
 # %% ../nbs/05a_calibrate.ipynb #15f426e3
@@ -336,7 +336,12 @@ def _kronecker_stage(post0:LocalPosterior, a:CalibrationArguments, stage, info:d
         blocks = kronecker_blocks(post0)
         covered = sum(post0.center[b.weight].numel() + (post0.center[b.bias].numel() if b.bias else 0) for k, b in blocks.items() if k in factors)
         info['kfac_coverage'] = covered / post0.dim
-        if not factors: factors, fit = None, False
+        if not factors:
+            factors, fit = None, False
+            script = isinstance(post0.model, torch.jit.ScriptModule)
+            warnings.warn(f"precond={a.precond!r} found no layer it can factor (nn.Linear, GPT-2's Conv1D, nn.Embedding, nn.Conv2d reached by "
+                          "the loss): the chains run plain SGLD, whose step the stiffest direction sets, and mix slowly (see R̂ in the result)."
+                          + (" A TorchScript model hides its layers' types: pass the eager nn.Module." if script else ""), stacklevel=4)
     eigs = None
     if fit and a.eigen_correction:
         stage('eigenvalue correction')

@@ -17,7 +17,7 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['tree_map', 'Columns', 'Examples', 'as_examples', 'to_device', 'cross_entropy_loss', 'squared_loss', 'check_losses',
-           'eval_mode', 'per_example_losses', 'trainable_params', 'flatten_params', 'unflatten_params',
+           'eval_mode', 'per_example_losses', 'trainable_params', 'flatten_params', 'unflatten_params', 'eager_model',
            'functional_loss', 'make_generator']
 
 # %% ../nbs/00_core.ipynb #97937bb7
@@ -221,6 +221,12 @@ def unflatten_params(vec:Tensor, like:dict[str, Tensor]) -> dict[str, Tensor]:
         out[k] = vec[i:i + p.numel()].view_as(p); i += p.numel()
     if i != vec.numel(): raise ValueError(f"Vector has {vec.numel()} entries, the parameters {i}.")
     return out
+
+# %% ../nbs/00_core.ipynb #6411a76f
+def eager_model(model):
+    "The module `torch.compile` wrapped (its compiled forward hides the layers and hooks the calibration reads), else `model` itself."
+    inner = getattr(model, '_orig_mod', None)
+    return inner if type(model).__name__ == 'OptimizedModule' and isinstance(inner, nn.Module) else model
 
 # %% ../nbs/00_core.ipynb #dd895c88
 class _LossModule(nn.Module):

@@ -56,15 +56,28 @@ def _first_rows(batch) -> int:
     if not leaves: raise ValueError("A batch holds no tensors.")
     return leaves[0].shape[0]
 
+def _own(d:dict) -> dict:
+    "`d` with every tensor safe to change in place: contiguous, and no two sharing memory."
+    seen, out = set(), {}
+    for k, t in d.items():
+        if not t.is_contiguous() or t.data_ptr() in seen: t = t.clone(memory_format=torch.contiguous_format)
+        seen.add(t.data_ptr()); out[k] = t
+    return out
+
 def mean_loss_grad(post:LocalPosterior, batch, params:dict, chunk:int=64) -> dict:
-    "∇ of the mean loss over `batch` at `params` (a dict like `post.center`), computed `chunk` examples at a time."
-    rows = _first_rows(batch)
-    total = {k: torch.zeros_like(v) for k, v in params.items()}
+    """∇ of the mean loss over `batch` at `params` (a dict like `post.center`), computed `chunk` examples at a time.
+    The first chunk's gradient is the running sum and is divided in place: a large model holds no extra copy (a gradient
+    that autograd shares between two parameters, or an expanded one, is copied first)."""
+    rows, total = _first_rows(batch), None
     g = torch.func.grad(lambda p, b: example_loss(post.losses(p, b)).sum())
     for s in range(0, rows, chunk):
         gs = g(params, tree_map(lambda t: t[s:s + chunk], batch))
-        for k in total: total[k] += gs[k]
-    return {k: v / rows for k, v in total.items()}
+        if total is None: total = _own(gs)
+        else:
+            for k in total: total[k] += gs[k]
+        del gs
+    for v in total.values(): v.div_(rows)
+    return total
 
 def fd_hvp_fn(post:LocalPosterior, batch, rel_step:float=1e-3, chunk:int=64) -> Callable:
     "v ↦ H v by central differences of gradients at w* ± h v, with ‖h v‖ = `rel_step`·‖w*‖ (first derivatives only)."
@@ -76,7 +89,8 @@ def fd_hvp_fn(post:LocalPosterior, batch, rel_step:float=1e-3, chunk:int=64) -> 
         with eval_mode(post.model):
             gp = mean_loss_grad(post, batch, {k: c + h * v[k].to(c) for k, c in post.center.items()}, chunk)
             gm = mean_loss_grad(post, batch, {k: c - h * v[k].to(c) for k, c in post.center.items()}, chunk)
-        return {k: (gp[k] - gm[k]) / (2 * h) for k in v}
+        for k in v: gp[k].sub_(gm.pop(k)).div_(2 * h)  # in place: no third copy of the parameters
+        return {k: gp[k] for k in v}
     return hvp
 
 # %% ../nbs/03b_preconditioner.ipynb #d2e9b2b2
@@ -135,6 +149,11 @@ def lanczos(op:Callable, # x ↦ H x on flat vectors [d] (`lanczos_dtype(d)` in,
 # %% ../nbs/03b_preconditioner.ipynb #28490352
 def _is_conv1d(m:nn.Module) -> bool: return type(m).__name__ == 'Conv1D' and hasattr(m, 'nf') and getattr(m, 'weight', None) is not None and m.weight.dim() == 2
 
+def _plain_embedding(m:nn.Module) -> bool:
+    """An `nn.Embedding` whose input is the rows it looks up: a subclass with a forward of its own (BART's and OPT's learned
+    positions, called with the embeddings or the attention mask and computing the positions inside) is not factored."""
+    return isinstance(m, nn.Embedding) and type(m).forward is nn.Embedding.forward
+
 def _kfc_conv(m:nn.Module) -> bool:
     "A Conv2d whose weight gradient is an unfolded-patch product: one group, zero padding given as numbers."
     return isinstance(m, nn.Conv2d) and m.groups == 1 and m.padding_mode == 'zeros' and not isinstance(m.padding, str)
@@ -162,7 +181,7 @@ def kronecker_blocks(post:LocalPosterior, conv:bool=True) -> dict:
     "The layers of `post.model` K-FAC can factor whose weight (and bias, if any) are trainable parameters of `post`: {module name: Block}."
     out = {}
     for name, m in post.model.named_modules():
-        kind = ('linear' if isinstance(m, nn.Linear) else 'conv1d' if _is_conv1d(m) else 'embedding' if isinstance(m, nn.Embedding)
+        kind = ('linear' if isinstance(m, nn.Linear) else 'conv1d' if _is_conv1d(m) else 'embedding' if _plain_embedding(m)
                 else 'conv2d' if conv and _kfc_conv(m) else None)
         if kind is None: continue
         w, b = (f'{name}.weight', f'{name}.bias') if name else ('weight', 'bias')
@@ -452,6 +471,7 @@ def preconditioned_curvature(post:LocalPosterior, pre:KroneckerPreconditioner, b
         Y = pre.sqrt(to_dict(X))
         HY = [hvp({k: v[i] for k, v in Y.items()}) for i in range(X.shape[0])]
         KY = {k: post.nbeta * torch.stack([h[k] for h in HY]) + post.gamma * Y[k] for k in Y}
+        del Y, HY  # a large model: two copies of the parameters fewer while Rᵀ is applied
         return to_flat(pre.sqrt_t(KY))
     return op
 
@@ -482,11 +502,13 @@ def fit_preconditioner(post:LocalPosterior,
     return pre.deflate(to_dict(U.T @ X), mu)
 
 # %% ../nbs/03b_preconditioner.ipynb #7182111d
-def preconditioned_ritz(post:LocalPosterior, pre:KroneckerPreconditioner, batch, steps:int=20, seed:int=0, hvp:Callable|None=None) -> tuple:
-    "Ritz values (ascending) and vectors [m, d] (flat, in the whitened coordinates z = R⁻¹w) of Rᵀ(nβH + γI)R, by Lanczos."
+def preconditioned_ritz(post:LocalPosterior, pre:KroneckerPreconditioner, batch, steps:int=20, seed:int=0, hvp:Callable|None=None,
+                        vectors:bool=True) -> tuple:
+    "Ritz values (ascending), vectors [m, d] (flat, in the whitened coordinates z = R⁻¹w; None unless `vectors`) and residuals of Rᵀ(nβH + γI)R, by Lanczos."
     op = preconditioned_curvature(post, pre, batch, hvp)
     with eval_mode(post.model):
-        return lanczos(lambda x: op(x[None].to(next(iter(post.center.values()))))[0].to(lanczos_dtype(post.dim)), post.dim, min(steps, post.dim), seed=seed, device=post.device)
+        return lanczos(lambda x: op(x[None].to(next(iter(post.center.values()))))[0].to(lanczos_dtype(post.dim)), post.dim, min(steps, post.dim),
+                       seed=seed, device=post.device, vectors=vectors)
 
 def preconditioned_mean(post:LocalPosterior, pre:KroneckerPreconditioner, batch, probes:int=2, seed:int=0, hvp:Callable|None=None) -> float:
     "The mean eigenvalue of Rᵀ(nβH + γI)R (Hutchinson, Rademacher probes): where its bulk sits."
