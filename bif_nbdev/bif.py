@@ -298,24 +298,27 @@ def _precond_signature(precond, center:dict) -> list:
 
 def run_fingerprint(post:LocalPosterior, precond, at:dict, loss_fn, query_loss_fn) -> dict:
     "What identifies a run beyond its settings: {'meta': JSON-able values, 'tensors': the losses at w*}."
-    h = hashlib.sha256()
-    for k in sorted(post.center): h.update(k.encode()); h.update(post.center[k].detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return dict(meta=dict(weights=h.hexdigest(), loss_fn=_fn_name(loss_fn), query_loss_fn=_fn_name(query_loss_fn),
+    return dict(meta=dict(weights=weights_checksum(post.center), loss_fn=_fn_name(loss_fn), query_loss_fn=_fn_name(query_loss_fn),
                           precond=_precond_signature(precond, post.center)),
                 tensors={'fingerprint.train': at['train'].float(), 'fingerprint.query': at['query'].float()})
 
 def _fingerprint_diff(meta:dict, t:dict, fp:dict) -> list:
-    "What differs between a checkpoint's fingerprint and this run's, in words."
+    "What differs between the model, data and losses of a checkpoint's run and this one's, in words (the preconditioner: `_precond_differs`)."
     old, new, out = json.loads(meta.get('fingerprint', '{}')), fp['meta'], []
-    if old.get('weights') != new['weights']: out.append("the model's weights w* differ")
+    moved = old.get('weights') != new['weights']  # then the losses at w* differ whatever the data: they tell nothing more
+    if moved: out.append("the model's weights w* differ (model)")
     for k in ('loss_fn', 'query_loss_fn'):
         if old.get(k) != new[k]: out.append(f"{k} differs ({old.get(k)} then, {new[k]} now)")
     for k, what in (('train', 'training data (or loss_fn)'), ('query', 'query data (or query_loss_fn)')):
         a, b = t.get(f'fingerprint.{k}'), fp['tensors'][f'fingerprint.{k}']
-        if a is None or a.shape != b.shape or not torch.allclose(a, b.cpu(), rtol=1e-4, atol=1e-6): out.append(f"the {what} differ: the losses at w* are not the same")
-    po, pn = old.get('precond', []), new['precond']
-    if len(po) != len(pn) or any(abs(x - y) > 1e-5 * max(abs(x), abs(y), 1e-300) for x, y in zip(po, pn)): out.append("the preconditioner (precond) differs")
+        if not moved and (a is None or a.shape != b.shape or not torch.allclose(a, b.cpu(), rtol=1e-4, atol=1e-6)):
+            out.append(f"the {what} differ: the losses at w* are not the same")
     return out
+
+def _precond_differs(meta:dict, fp:dict) -> bool:
+    "Whether the preconditioner's signature differs between a checkpoint's run and this one."
+    po, pn = json.loads(meta.get('fingerprint', '{}')).get('precond', []), fp['meta']['precond']
+    return len(po) != len(pn) or any(abs(x - y) > 1e-5 * max(abs(x), abs(y), 1e-300) for x, y in zip(po, pn))
 
 # %% ../nbs/05_bif.ipynb #ec22b3f2
 def check_checkpoint_path(path):
@@ -351,10 +354,19 @@ def _load_checkpoint(path, cfg:dict, fingerprint:dict|None=None):
     if meta.get('format') != CHECKPOINT_FORMAT: raise ValueError(f"{path} is not a bif_nbdev checkpoint (of this version).")
     saved = json.loads(meta['config']); now = {k: cfg[k] for k in _RUN_KEYS}
     diff = {k: (saved.get(k), now[k]) for k in _RUN_KEYS if saved.get(k) != now[k]}
-    if diff: raise ValueError(f"Checkpoint {path} belongs to a run with other settings {diff} (saved, now): pass the same settings to resume, or a new checkpoint path.")
     other = _fingerprint_diff(meta, t, fingerprint) if fingerprint is not None else []
-    if other: raise ValueError(f"Checkpoint {path} belongs to another run: {'; '.join(other)}. Resume with what the run used, or pass a new checkpoint path.")
+    if other: raise ValueError(_another_run(path, other, diff))  # the cause first: another model, data or loss also moves calibrated settings
+    if diff: raise ValueError(f"Checkpoint {path} belongs to a run with other settings {diff} (saved, now): pass the same settings to resume, or a new checkpoint path.")
+    if fingerprint is not None and _precond_differs(meta, fingerprint):
+        raise ValueError(f"Checkpoint {path} belongs to another run: the preconditioner (precond) differs. Resume with what the run used, or pass a new checkpoint path.")
     return meta, t
+
+def _another_run(path, other:list, diff:dict) -> str:
+    "The error for a checkpoint of another model, data or loss; settings that differ too are named after it, as its likely consequence."
+    also = (f" Its settings differ too, {diff} (saved, now): calibrated ones (eps, gamma, kappa, ...) follow from the model and data, so "
+            "they differ with them.") if diff else ''
+    return (f"Checkpoint {path} belongs to another run: {'; '.join(other)}.{also} Resume with the model, data and loss_fn the run used, "
+            "or pass a new checkpoint path (checkpoint=...).")
 
 # %% ../nbs/05_bif.ipynb #f887a38f
 def _diverged(post:LocalPosterior, state:ChainState, loss:Tensor, loss0:float) -> list:
@@ -729,7 +741,8 @@ def _resume_run(path, post:LocalPosterior, a:SamplingArguments, cfg:dict, device
         sc.load_state_dict({k[len(prefix):]: v for k, v in t.items() if k.startswith(prefix)})
     traces = {'train': [], 'query': [], 'minibatch': []}
     for k in json.loads(meta['traces']): traces[k] = list(t[f'trace.{k}'].unbind(1))
-    if a.keep_trajectories: warnings.warn("Trajectories before the checkpoint were not saved; only later draws are kept.")
+    if a.keep_trajectories: warnings.warn("Trajectories before the checkpoint were not saved; only later draws are kept (none when the run had "
+                                          "finished: then trajectories is None). For all of them, run with a new checkpoint path, or none.")
     return _Run(state, stats, traces, {'train': [], 'query': []} if a.keep_trajectories else None, meta.get('pending_draw', '0') == '1')
 
 # %% ../nbs/05_bif.ipynb #6fc99d13
@@ -850,10 +863,11 @@ def sample(model:nn.Module, # trained model; its current weights are w* (they ar
     t0 = time.time()
     if args.checkpoint is not None: check_checkpoint_path(args.checkpoint)
     train_ex, query_ex = named_examples(train, 'train'), named_examples(query, 'query')
+    post_ex = None if posterior_data is None else named_examples(posterior_data, 'posterior_data')
     with model_guard(model, device) as device:
+        calibration.check_fits(model, len(post_ex or train_ex))  # another parameter set: refused; other weights or n: a warning
         at = losses_at_center(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, args.eval_batch_size, device)
-        return _run(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, calibration, args, at, device, callback, t0,
-                    None if posterior_data is None else named_examples(posterior_data, 'posterior_data'))
+        return _run(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, calibration, args, at, device, callback, t0, post_ex)
 
 # %% ../nbs/05_bif.ipynb #aeb19560
 def sampling_cost(a:SamplingArguments, n:int, q:int, batch_size:int) -> float:
@@ -951,7 +965,7 @@ def _result(stats, traces, trajs, cfg, n, q, train_len, query_len):
     seq = None
     if train_len is not None:
         seq = BIFResult(*_scores_from(stats['sequence'], (n, q)), cfg, tt, qt, reliability=rel)
-    traj = {k: torch.stack(v, 1) for k, v in trajs.items()} if trajs else None
+    traj = {k: torch.stack(v, 1) for k, v in trajs.items()} if trajs and all(trajs.values()) else None  # none kept: a finished run resumed
     return BIFResult(scores, corr, stderr, cfg, tt, qt, seq, traj, rel)
 
 # %% ../nbs/05_bif.ipynb #e8ec702f

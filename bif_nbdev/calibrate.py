@@ -4,7 +4,7 @@
 
 # %% ../nbs/05a_calibrate.ipynb #ca542d22
 from __future__ import annotations
-import dataclasses, difflib, math, numbers, os, warnings
+import dataclasses, difflib, hashlib, math, numbers, os, warnings
 from dataclasses import dataclass, field
 from typing import Callable
 from fastcore.basics import patch
@@ -16,9 +16,9 @@ from .precond import *
 
 # %% auto #0
 __all__ = ['FULL_PROBE', 'check_int', 'check_float', 'check_choice', 'arg', 'Arguments', 'split_arguments',
-           'CalibrationArguments', 'Calibration', 'hessian_extremes', 'fit_sampler_preconditioner', 'damping_rule',
-           'minibatch_kappa', 'noise_capped_eps', 'noise_batch_size', 'stability_probe', 'default_batch_size',
-           'lanczos_budget', 'calibrate']
+           'CalibrationArguments', 'Calibration', 'weights_checksum', 'fit_record', 'hessian_extremes',
+           'fit_sampler_preconditioner', 'damping_rule', 'minibatch_kappa', 'noise_capped_eps', 'noise_batch_size',
+           'stability_probe', 'default_batch_size', 'lanczos_budget', 'calibrate']
 
 # %% ../nbs/05a_calibrate.ipynb #841589ea
 def check_int(name:str, v, lo:int=1, none_ok:bool=False) -> int|None:
@@ -155,6 +155,7 @@ class Calibration:
     precond_kind: str|None = None # 'kfac' when the calibration fitted the Kronecker preconditioner
     kappa: float = 0. # the minibatch noise correction: each preconditioned direction's noise is scaled by √(1 − κ f/λ)
     estimates: dict = field(default_factory=dict) # what the rules measured (λ_max, λ_min, ...)
+    fitted_on: dict|None = None # what `calibrate` fitted: the trainable parameters' shapes, n and a checksum of w* (None: `sample` checks nothing)
 
     def __post_init__(self):
         for k in ('nbeta', 'eps'): check_float(k, getattr(self, k), none_ok=False)
@@ -195,6 +196,41 @@ def __repr__(self:Calibration):
     p = self.precond_kind or (type(self.precond).__name__ if self.precond is not None else None)
     return (f"Calibration(nbeta={self.nbeta:.4g}, gamma={self.gamma:.4g} (damping {self.damping:.3g}), eps={self.eps:.4g}, "
             f"batch_size={self.batch_size}, scheme={self.scheme!r}, precond={p}, kappa={self.kappa:.3g})")
+
+# %% ../nbs/05a_calibrate.ipynb #2b165e0d
+def weights_checksum(params:dict) -> str:
+    "SHA-256 over the tensors' names and bytes, in name order: a fingerprint of the weights w*."
+    h = hashlib.sha256()
+    for k in sorted(params): h.update(k.encode()); h.update(params[k].detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+def fit_record(model:nn.Module, n:int) -> dict:
+    "What a calibration is fitted on: the trainable parameters' shapes, the number of examples of the posterior's data, a checksum of w*."
+    ps = trainable_params(model)
+    return dict(params={k: list(v.shape) for k, v in ps.items()}, n=int(n), weights=weights_checksum(ps))
+
+def _param_diff(then:dict, now:dict, most:int=6) -> list:
+    "The trainable parameters that differ between two {name: shape}, in words (at most `most`, then a count)."
+    out = [f"{k} {then[k]} then, {now[k]} now" for k in then if k in now and list(then[k]) != list(now[k])]
+    out += [f"{k} {then[k]} was calibrated, is not trainable now (frozen or gone)" for k in then if k not in now]
+    out += [f"{k} {now[k]} is trainable now, was not calibrated" for k in now if k not in then]
+    return out[:most] + ([f"and {len(out) - most} more"] if len(out) > most else [])
+
+@patch
+def check_fits(self:Calibration, model:nn.Module, n:int):
+    """Refuse a model whose trainable parameters are not those the calibration was fitted on; warn for other weights w* of the
+    same shapes or another number of examples `n` (a reuse can be meant). A Calibration without `fitted_on` is not checked."""
+    rec = getattr(self, 'fitted_on', None)
+    if not rec: return
+    ps = trainable_params(model)
+    bad = _param_diff(rec['params'], {k: list(v.shape) for k, v in ps.items()})
+    if bad: raise ValueError(f"calibration was fitted on other trainable parameters than this model's ({'; '.join(bad)}). Its preconditioner "
+                             "and nβ, γ, ε belong to that parameter set: call calibrate(model, train, loss_fn) again on this model and pass the result as calibration.")
+    said = []
+    if rec['n'] != n: said.append(f"on {rec['n']} examples, the posterior's data here has {n} (train, or posterior_data): nβ={self.nbeta:.4g} was set for {rec['n']}")
+    if rec['weights'] != weights_checksum(ps): said.append("at other weights w* than the model's now (same shapes: trained further, or another model)")
+    if said: warnings.warn(f"calibration was fitted {'; and '.join(said)}. Its nβ, γ, ε were chosen for those: call calibrate(model, train, loss_fn) "
+                           "again on this model and data unless you mean to reuse them.")
 
 # %% ../nbs/05a_calibrate.ipynb #ed2e45c3
 def _flat_ops(post:LocalPosterior):
@@ -447,4 +483,4 @@ def _calibrate(model, ex:Examples, loss_fn, a:CalibrationArguments, stage, budge
     nbeta, gamma, precond, kind, eps, kappa, B = _localize_if_halved(a, info, nbeta, gamma, again)
     info['damping'] = gamma / nbeta
     stage(None); info['seconds'] = stage.seconds
-    return Calibration(nbeta, gamma, eps, B, a.scheme, precond, kind, kappa, info)
+    return Calibration(nbeta, gamma, eps, B, a.scheme, precond, kind, kappa, info, fitted_on=fit_record(model, n))

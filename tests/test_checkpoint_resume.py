@@ -1,0 +1,51 @@
+"""Resuming a checkpoint (new-user hunt 2): the error names the real cause, and a finished run resumes with keep_trajectories."""
+import warnings
+import pytest, torch
+from torch import nn
+from bif_nbdev.all import bif, cross_entropy_loss
+
+N = 40
+_g = torch.Generator().manual_seed(0)
+X = torch.randn(N + 8, 5, generator=_g); Y = torch.randint(0, 3, (N + 8,), generator=_g)
+TRAIN, QUERY = (X[:N], Y[:N]), (X[N:], Y[N:])
+RUN = dict(chains=2, draws=6, burnin=4, calib_examples=N, lanczos_steps=12, probe_steps=0, progress=False, checkpoint_every=4)
+
+
+def _net(seed):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3))
+
+
+class Stop(Exception): pass
+
+
+def _stop_at(k):
+    def cb(step, state):
+        if step == k: raise Stop
+    return cb
+
+
+def test_another_model_is_named_before_the_settings_it_moved(tmp_path):
+    "Same settings, another model: the calibrated eps/gamma/kappa differ, but the message must name the model first."
+    ck = tmp_path/'ck.safetensors'
+    with pytest.raises(Stop): bif(_net(0), TRAIN, QUERY, cross_entropy_loss, checkpoint=str(ck), callback=_stop_at(8), **RUN)
+    with pytest.raises(ValueError) as e: bif(_net(1), TRAIN, QUERY, cross_entropy_loss, checkpoint=str(ck), **RUN)
+    msg = str(e.value)
+    assert "belongs to another run: the model's weights w* differ (model)" in msg, msg
+    assert 'checkpoint=' in msg and 'other settings' not in msg
+
+
+def test_a_finished_run_resumes_with_keep_trajectories(tmp_path):
+    ck = tmp_path/'ck.safetensors'
+    ref = bif(_net(0), TRAIN, QUERY, cross_entropy_loss, checkpoint=str(ck), **RUN)
+    with pytest.warns(UserWarning, match='Trajectories before the checkpoint were not saved'):
+        res = bif(_net(0), TRAIN, QUERY, cross_entropy_loss, checkpoint=str(ck), keep_trajectories=True, **RUN)
+    assert torch.equal(res.scores, ref.scores) and res.trajectories is None
+
+
+def test_an_interrupted_run_resumed_with_keep_trajectories_keeps_the_later_draws(tmp_path):
+    "The control: draws after the checkpoint are kept (burn-in 4, 6 draws, stopped at step 6: draws 3 to 6 come after)."
+    ck = tmp_path/'ck.safetensors'
+    with pytest.raises(Stop): bif(_net(0), TRAIN, QUERY, cross_entropy_loss, checkpoint=str(ck), callback=_stop_at(4), **RUN)
+    with warnings.catch_warnings(): warnings.simplefilter('ignore'); res = bif(_net(0), TRAIN, QUERY, cross_entropy_loss, checkpoint=str(ck), keep_trajectories=True, **RUN)
+    assert res.trajectories is not None and res.trajectories['train'].shape[:2] == (2, 6)
