@@ -23,9 +23,9 @@ from .diagnostics import *
 __all__ = ['SIGN_NOTE', 'RESULT_FORMAT', 'CHECKPOINT_FORMAT', 'AUTO_BLOCK', 'chain_losses', 'BIFResult', 'constant_rows_note',
            'warn_constant_rows', 'per_sequence', 'top_k', 'tensor_checksum', 'write_tensors', 'read_tensors', 'save',
            'load_result', 'run_fingerprint', 'check_checkpoint_path', 'SamplingArguments', 'check_model', 'model_guard',
-           'check_depends_on_weights', 'check_token_layout', 'check_loss_shape', 'named_examples', 'losses_at_center',
-           'stats_memory', 'check_stats_memory', 'sample', 'sampling_cost', 'bif', 'plot_traces', 'plot_scores',
-           'top_k_table']
+           'check_depends_on_weights', 'check_token_layout', 'check_loss_shape', 'named_examples',
+           'check_posterior_data', 'losses_at_center', 'stats_memory', 'check_stats_memory', 'sample', 'sampling_cost',
+           'bif', 'plot_traces', 'plot_scores', 'top_k_table']
 
 # %% ../nbs/05_bif.ipynb #5466e4ef
 def _in_order(examples:Examples, batch_size:int|None):
@@ -250,8 +250,15 @@ def read_tensors(path, what:str='file') -> tuple:
 # %% ../nbs/05_bif.ipynb #bf9e88c0
 RESULT_FORMAT = 'bif_nbdev.BIFResult/2'  # /2: with a checksum
 
+def _file_name_needed(path, arg:str, example:str):
+    "Refuse a path ending with a separator, naming the argument `arg`: it names a folder, where a file name is needed."
+    p = os.fspath(path)
+    if p.endswith(tuple(s for s in (os.sep, os.altsep) if s)):
+        raise IsADirectoryError(f"{arg}={p!r} ends with {p[-1]!r}, so it names a folder: {arg} needs a file name, e.g. {os.path.join(p, example)!r}.")
+
 def save(self:BIFResult, path, overwrite:bool=False):
     "Save to a safetensors file (tensors, JSON settings and a checksum; no pickle). An existing file is kept unless `overwrite`."
+    _file_name_needed(path, 'path', 'result.safetensors')
     if os.path.isdir(path): raise IsADirectoryError(f"{path} is a folder: pass a file path such as {os.path.join(path, 'result.safetensors')}.")
     if os.path.exists(path) and not overwrite: raise FileExistsError(f"{path} exists: pass overwrite=True to replace it, or another path.")
     folder = os.path.dirname(os.path.abspath(path))
@@ -323,6 +330,7 @@ def _precond_differs(meta:dict, fp:dict) -> bool:
 # %% ../nbs/05_bif.ipynb #ec22b3f2
 def check_checkpoint_path(path):
     "Refuse, before any computation, a checkpoint path that cannot be written, or a file there that is not a bif_nbdev checkpoint."
+    _file_name_needed(path, 'checkpoint', 'bif_checkpoint.safetensors')
     path = os.fspath(path); folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path): raise IsADirectoryError(f"checkpoint={path!r} is a folder: pass a file path, e.g. {os.path.join(path, 'bif_checkpoint.safetensors')!r}.")
     if not os.path.isdir(folder): raise FileNotFoundError(f"checkpoint={path!r}: the folder {folder!r} does not exist: create it, or choose another checkpoint path.")
@@ -427,7 +435,7 @@ def check(self:SamplingArguments):
     if self.thin != 'auto': self._set('thin', check_int('thin', self.thin))
     if not 0 < check_float('reliability', self.reliability, none_ok=False) < 1: raise ValueError(f"reliability must be between 0 and 1, got {self.reliability}.")
     self._set('max_draws', check_int('max_draws', self.max_draws, 2))
-    self._set('max_seconds', check_float('max_seconds', self.max_seconds))
+    self._set('max_seconds', check_float('max_seconds', self.max_seconds, unset='run without a time limit'))
     self._set('seed', check_int('seed', self.seed, 0))
     self._set('eval_batch_size', check_int('eval_batch_size', self.eval_batch_size))
     check_choice('vectorize', self.vectorize, (True, False, 'auto'))
@@ -438,7 +446,7 @@ def check(self:SamplingArguments):
     self._set('buffer', check_int('buffer', self.buffer))
     check_choice('pooled_stats', self.pooled_stats, (True, False))
     check_choice('comoment_dtype', self.comoment_dtype, ('float64', 'float32'))
-    self._set('max_stats_gb', check_float('max_stats_gb', self.max_stats_gb))
+    self._set('max_stats_gb', check_float('max_stats_gb', self.max_stats_gb, unset="keep the default limit: half the machine's memory, or the GPU's"))
     check_choice('reuse_step_losses', self.reuse_step_losses, (True, False, 'auto'))
     check_choice('keep_trajectories', self.keep_trajectories, (True, False))
     check_choice('progress', self.progress, (True, False))
@@ -490,6 +498,13 @@ def _restore_tensors(state:list):
         if cur is None or cur.shape != copy.shape or cur.dtype != copy.dtype: m._buffers[k] = copy
         elif not torch.equal(cur, copy.to(cur.device)): cur.copy_(copy)
 
+def _check_device(device:torch.device):
+    "Refuse, naming `device`, a device this machine does not have (torch says so with a bare AssertionError for CUDA)."
+    try: torch.empty(0, device=device)
+    except (AssertionError, RuntimeError) as e:
+        raise ValueError(f"device={str(device)!r} is not available here ({' '.join(str(e).split()) or type(e).__name__}): pass a device this "
+                         "machine has (e.g. 'cpu'), or leave device out to compute where the model is.") from e
+
 @contextlib.contextmanager
 def model_guard(model:nn.Module, device=None):
     """Use `model` on `device` (default: where it is) in eval mode, without torch's fused fast path for `nn.MultiheadAttention`
@@ -504,6 +519,7 @@ def model_guard(model:nn.Module, device=None):
     device = torch.device(device) if device is not None else home
     if 'meta' in (device.type, home.type):
         raise ValueError("device='meta' holds no values: pass the device where the model's weights should be evaluated (e.g. 'cpu' or 'cuda').")
+    if device != home: _check_device(device)
     _claim(model, +1)
     grads, state = [p.grad for p in params], _tensor_state(model)
     for p in params: p.grad = None  # our backward passes must not add into a user's gradients
@@ -591,32 +607,64 @@ def named_examples(data, name:str) -> Examples:
                 if 'first dimension' in str(e) and 'None' in str(e) else '')
         raise type(e)(f"{name}: {e}{hint}") from e
 
-def _first_losses(model, ex:Examples, f:Callable, batch_size, device, name:str, which:str) -> Tensor:
-    "The first call of the user's loss: an error raised inside it says how it was called and on which data."
-    try: return per_example_losses(model, ex, f, batch_size, device)
-    except (TypeError, IndexError, KeyError, AttributeError) as e:
-        if name in str(e): raise
-        leaves = []
-        tree_map(lambda t: leaves.append(list(t.shape)) or t, ex.batch([0]))
-        msg = (f"{name}(model, batch) failed on the {which} examples, whose batches are {type(ex.batch([0])).__name__}s of tensors shaped "
-               f"{leaves} for one row: {type(e).__name__}: {e}. Check the order of its arguments (model first, then the batch) and "
-               f"that the {which} data has every field {name} reads.")
-        try: err = type(e)(msg)
-        except Exception: err = RuntimeError(msg)
+_DATA_ARGS = {'training': 'train', 'query': 'query', 'posterior': 'posterior_data'}  # the examples -> the argument that gave them
+
+def _loss_call_error(e:Exception, ex:Examples, name:str, which:str) -> Exception:
+    "`e`, raised inside the loss `name` on the `which` examples, as an error of its type that says how the loss was called and what to check."
+    arg, b, shapes, dtypes = _DATA_ARGS[which], ex.batch([0]), [], []
+    tree_map(lambda t: shapes.append(list(t.shape)) or dtypes.append(str(t.dtype).replace('torch.', '')) or t, b)
+    advice = (f"Check that {arg} has the shapes and dtypes the model and {name} take (the number of input features; float inputs in the "
+              "model's dtype; int64 class labels)." if isinstance(e, RuntimeError) else
+              f"Check the order of its arguments (model first, then the batch) and that the {which} data has every field {name} reads.")
+    msg = (f"{name}(model, batch) failed on the {which} examples (argument {arg}), whose batches are {type(b).__name__}s of tensors "
+           f"shaped {shapes} ({', '.join(dtypes)}) for one row: {type(e).__name__}: {e}. {advice}")
+    try: return type(e)(msg)
+    except Exception: return RuntimeError(msg)
+
+def _first_losses(model, ex:Examples, f:Callable, batch_size, device, name:str, which:str, losses:Callable=per_example_losses):
+    """The first call of the user's loss, `losses(model, ex, f, batch_size, device)`: an error raised inside it says how it was
+    called and on which data; every error carries the argument that gave the data as `.data_argument` (the CLI names its option)."""
+    try: return losses(model, ex, f, batch_size, device)
+    except Exception as e:
+        try: e.data_argument = _DATA_ARGS[which]
+        except Exception: pass
+        wrap = isinstance(e, (TypeError, IndexError, KeyError, AttributeError, RuntimeError)) and not isinstance(e, torch.OutOfMemoryError)
+        if not wrap or name in str(e): raise
+        err = _loss_call_error(e, ex, name, which); err.data_argument = _DATA_ARGS[which]
         raise err from e
 
 # %% ../nbs/05_bif.ipynb #26e5c995
+def _check_center_losses(l:Tensor, which:str, fix:str="fix the model or loss_fn before attributing", first:int=0):
+    "Losses at w* must be floating point and finite (`first`: the row of `l[0]`, for the message)."
+    if not l.is_floating_point():
+        raise TypeError(f"loss_fn returned {l.dtype} {which} losses: losses must be floating point and differentiable (a count of "
+                        "correct answers is not a loss); compute them in float, e.g. with cross_entropy(..., reduction='none').")
+    bad = ~torch.isfinite(l)
+    if bad.any():
+        row = f" (first at row {first + int(bad.reshape(len(l), -1).any(1).nonzero()[0])})" if first is not None else ''
+        raise ValueError(f"Some {which} losses are not finite at the trained weights w*{row}: {fix}.")
+
+@torch.no_grad()
+def _posterior_losses(model, ex:Examples, loss_fn:Callable, batch_size, device):
+    "Every batch of `posterior_data`, its losses checked (shape, dtype, finite) and dropped: a corpus's losses are not kept."
+    bs, where = batch_size or ex.default_batch_size or 256, 'loss_fn (on posterior_data)'
+    with eval_mode(model):
+        for s, b in ex.batches(bs):
+            l = check_losses(loss_fn(model, to_device(b, device)), min(bs, len(ex) - s), where)
+            _check_center_losses(l, 'posterior_data', "look for NaN or inf in those rows of posterior_data, or fix the model or loss_fn", s)
+            if s == 0: check_loss_shape(model, ex, loss_fn, l, device, where)
+
+def check_posterior_data(model:nn.Module, post:Examples, loss_fn:Callable, batch_size:int=256, device=None):
+    """`posterior_data` checked at w* as the training data is (the loss's first call, shapes, dtypes, finite losses), its errors naming
+    it: one forward pass over it, before the calibration samples from it."""
+    _first_losses(model, post, loss_fn, batch_size, device, 'loss_fn', 'posterior', _posterior_losses)
+
 def losses_at_center(model:nn.Module, train:Examples, query:Examples, loss_fn:Callable, query_loss_fn:Callable,
                      eval_batch_size:int=256, device=None) -> dict:
     "Every training and query loss at w*, checked (shapes, finiteness, one kind for both sets), with the per-token widths."
     l0_train = _first_losses(model, train, loss_fn, eval_batch_size, device, 'loss_fn', 'training')
     l0_query = _first_losses(model, query, query_loss_fn, eval_batch_size, device, 'query_loss_fn' if query_loss_fn is not loss_fn else 'loss_fn', 'query')
-    for name, l in (('training', l0_train), ('query', l0_query)):
-        if not l.is_floating_point():
-            raise TypeError(f"loss_fn returned {l.dtype} {name} losses: losses must be floating point and differentiable (a count of "
-                            "correct answers is not a loss); compute them in float, e.g. with cross_entropy(..., reduction='none').")
-        if not torch.isfinite(l).all():
-            raise ValueError(f"Some {name} losses are not finite at the trained weights w*: fix the model or loss_fn before attributing.")
+    for name, l in (('training', l0_train), ('query', l0_query)): _check_center_losses(l, name)
     for name, ex, f, l in (('loss_fn', train, loss_fn, l0_train), ('query_loss_fn', query, query_loss_fn, l0_query)):
         check_depends_on_weights(model, ex, f, device, name)
         check_loss_shape(model, ex, f, l, device, name)
@@ -867,6 +915,7 @@ def sample(model:nn.Module, # trained model; its current weights are w* (they ar
     with model_guard(model, device) as device:
         calibration.check_fits(model, len(post_ex or train_ex))  # another parameter set: refused; other weights or n: a warning
         at = losses_at_center(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, args.eval_batch_size, device)
+        if post_ex is not None: check_posterior_data(model, post_ex, loss_fn, args.eval_batch_size, device)
         return _run(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, calibration, args, at, device, callback, t0, post_ex)
 
 # %% ../nbs/05_bif.ipynb #aeb19560
@@ -918,6 +967,7 @@ def bif(model:nn.Module, # trained model; its current weights are w* (they are n
         sizes = dict(chains=run_args.chains, n_train=len(train_ex), n_query=len(query_ex), train_len=at['train_len'], query_len=at['query_len'])
         check_stats_memory(sizes, run_args, device)  # before the calibration: the estimators' size is known now
         post_ex = None if posterior_data is None else named_examples(posterior_data, 'posterior_data')
+        if post_ex is not None: check_posterior_data(model, post_ex, loss_fn, run_args.eval_batch_size, device)
         budget = sampling_cost(run_args, len(train_ex), len(query_ex), default_batch_size(len(post_ex or train_ex), cal_args.batch_size))
         cal = calibrate(model, post_ex or train_ex, loss_fn, cal_args, budget=budget)
         can_restart = cal_args.eps is None and run_args.on_diverge == 'drop' and not run_args.checkpoint

@@ -30,8 +30,10 @@ def check_int(name:str, v, lo:int=1, none_ok:bool=False) -> int|None:
     return int(v)
 
 # %% ../nbs/05a_calibrate.ipynb #cad50d06
-def check_float(name:str, v, zero_ok:bool=False, none_ok:bool=True) -> float|None:
-    "`v` as a finite `float` > 0 (≥ 0 with `zero_ok`); None passes when `none_ok` (then the value is calibrated)."
+def check_float(name:str, v, zero_ok:bool=False, none_ok:bool=True,
+                unset:str='calibrate it', # what leaving it out (None) does, for the message
+               ) -> float|None:
+    "`v` as a finite `float` > 0 (≥ 0 with `zero_ok`); None passes when `none_ok` (then the value is calibrated, or `unset` says what)."
     if v is None and none_ok: return None
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise TypeError(f"{name} must be a number, got {v!r} ({type(v).__name__}).")
@@ -39,7 +41,7 @@ def check_float(name:str, v, zero_ok:bool=False, none_ok:bool=True) -> float|Non
     if not math.isfinite(v): raise ValueError(f"{name} must be finite, got {v}.")
     if v < 0 or (v == 0 and not zero_ok):
         raise ValueError(f"{name} must be {'non-negative' if zero_ok else 'positive'}, got {v}"
-                         + (" (leave it out to calibrate it)." if none_ok else "."))
+                         + (f" (leave it out to {unset})." if none_ok else "."))
     return v
 
 def check_choice(name:str, v, choices:tuple):

@@ -161,8 +161,16 @@ def fit_fields(fields:dict, # name -> tensor, as `load_fields` returns them
 # %% ../nbs/13_cli.ipynb #551d94af
 REPORT_FILES = ('result.safetensors', 'traces.png', 'scores.png', 'influences.png', 'report.md', 'report.html')  # what a report folder holds
 
+def _creatable(out:Path):
+    "Refuse a missing folder `out` that could not be created: the nearest existing folder above it must be a writable folder."
+    up = out.absolute().parent
+    while not up.exists(): up = up.parent
+    if not up.is_dir(): raise FileExistsError(f"--out {out} cannot be created: {up} is a file. Choose another --out.")
+    if not os.access(up, os.W_OK | os.X_OK): raise PermissionError(f"--out {out} cannot be created in {up} (not writable): choose another --out.")
+
 def check_out(out, # the report folder (--out); created if missing
               force:bool=False, # overwrite the report files of an earlier run (--force)
+              create:bool=True, # create a missing folder now; False: only check that it could be (before the inputs are read)
              ) -> Path:
     "Check, before any computation, that a report can go into the folder `out`: not a file, writable, and no earlier report there unless `force`."
     import tempfile
@@ -172,6 +180,7 @@ def check_out(out, # the report folder (--out); created if missing
     if any((out/n).is_dir() for n in there): raise FileExistsError(f"--out {out} has folders where the report writes files ({there}): choose another --out.")
     if there and not force:
         raise FileExistsError(f"--out {out} already holds {', '.join(there)}: choose another --out, or pass --force to overwrite these files.")
+    if not out.exists() and not create: _creatable(out); return out
     try:
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out): pass
@@ -310,7 +319,7 @@ def demo(out:str='demo_out', # folder for the report
     import torch
     from bif_nbdev.core import cross_entropy_loss
     from bif_nbdev.bif import bif
-    check_out(out, force)  # before any computation
+    check_out(out, force, create=False)  # before any computation; the folder is made when the report is written
     t0 = time.time()
     train, query = _digits(n_train, n_query, seed)
     model = _train_digits(train, seed)
@@ -326,6 +335,13 @@ def demo(out:str='demo_out', # folder for the report
     print(res); print(f"report: {rep} ({time.time() - t0:.1f}s)")
 
 # %% ../nbs/13_cli.ipynb #a819b8f3
+def _naming_option(e:Exception, train:str, query:str, loss:str) -> Exception:
+    "An error of the loss's first call on a data file (`e.data_argument`, from `bif`) as one naming the option to change."
+    arg = getattr(e, 'data_argument', None)
+    if arg == 'query': return ValueError(f"--query {query}: {_one_line(e)} (the same model and loss worked on --train)")
+    if arg == 'train': return ValueError(f"--train {train} with --loss {loss}: {_one_line(e)} (--loss takes cross_entropy, squared, or module:function)")
+    return e
+
 @subcommand
 def attribute(factory:str=None, # (required) 'module:function' that builds the untrained model (no arguments)
               weights:str=None, # (required) the trained weights: a safetensors state dict
@@ -342,13 +358,17 @@ def attribute(factory:str=None, # (required) 'module:function' that builds the u
     from bif_nbdev.bif import bif
     missing = [k for k, v in dict(factory=factory, weights=weights, train=train, query=query).items() if not v]
     if missing: raise ValueError(f"bif_nbdev attribute: missing {', '.join('--' + k for k in missing)} (see bif_nbdev attribute -h).")
-    check_out(out, force)  # before any computation
+    check_out(out, force, create=False)  # before any computation; the folder is made when the report is written
     ks = keys.split(',') if keys else None
     fields = [(path, load_fields(path, ks)) for path in (train, query)]
     model = load_model(factory, weights)
     tr, qu = (fit_fields(f, path, model, loss) for path, f in fields)
     loss_fn = load_object(_losses.get(loss, loss), 'the loss function')
-    res = bif(model, tr, qu, loss_fn, chains=chains, draws=draws, seed=seed, progress=False)
+    try: res = bif(model, tr, qu, loss_fn, chains=chains, draws=draws, seed=seed, progress=False)
+    except Exception as e:
+        err = _naming_option(e, train, query, loss)
+        if err is e: raise
+        raise err from e
     rep = write_report(res, out, f'BIF: {factory}', force=force,
                        note=f'Model {factory} with weights {weights}; training data {train}, queries {query}; loss {loss}.')
     print(res); print(f"report: {rep}")

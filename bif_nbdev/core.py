@@ -82,6 +82,13 @@ def _check_loader(dl:DataLoader):
                          f"(every row of its dataset would be scored, in order): {_subset_hint}.")
 
 # %% ../nbs/00_core.ipynb #963644f5
+def _loader_rows(data, collate_fn) -> bool:
+    """Whether a `DataLoader`'s dataset that is a list of tensors is read as the loader reads it, one example per item: when
+    the loader can batch its items (its own `collate_fn`, or items of one shape, which torch's stacks). A tuple, or a list
+    the loader could not batch, is fields (inputs, targets, ...), as outside a loader."""
+    if not isinstance(data, list) or not data or not all(isinstance(t, (Tensor, np.ndarray)) for t in data): return False
+    return collate_fn is not default_collate or len({tuple(t.shape) for t in data}) == 1
+
 class Examples:
     "An ordered, indexable view of a data set: tensors (a tuple, or a mapping of named fields), a `Dataset`, or a `DataLoader`."
     def __init__(self,
@@ -98,12 +105,14 @@ class Examples:
             self.default_batch_size = data.batch_size
             collate_fn = collate_fn or data.collate_fn
             data = data.dataset
+            if _loader_rows(data, collate_fn): self.dataset = data  # a list of rows, as the loader reads it
         if isinstance(data, IterableDataset):
             raise TypeError(f"Cannot use an IterableDataset ({type(data).__name__}) as examples: influence needs every row by its index. "
                             "Materialize it first, e.g. rows = list(dataset), or tensors stacked from it.")
         if isinstance(data, TensorDataset): data = tuple(data.tensors)
         if isinstance(data, (Tensor, np.ndarray)): data = (data,)
-        if isinstance(data, (tuple, list)) and all(isinstance(t, (Tensor, np.ndarray)) for t in data):
+        if self.dataset is not None: pass
+        elif isinstance(data, (tuple, list)) and all(isinstance(t, (Tensor, np.ndarray)) for t in data):
             if len(data) == 0: raise ValueError("Got an empty tuple of tensors: pass (inputs, targets, ...) with one row per example.")
             self.tensors = tuple(_equal_rows({i: _field(t, f'{i} of the tuple') for i, t in enumerate(data)}).values())
         elif isinstance(data, Mapping): self.dataset = Columns(data)
@@ -153,14 +162,19 @@ def to_device(batch, device):
 
 # %% ../nbs/00_core.ipynb #01e62af2
 def cross_entropy_loss(model:nn.Module, batch) -> Tensor:
-    "Per-example cross-entropy for a classifier `model(x) -> logits`; `batch = (x, y)`."
+    "Per-example cross-entropy for a classifier `model(x) -> logits`; `batch = (x, y)`, integer labels of any integer dtype (or class probabilities)."
     x, y = batch[0], batch[1]
+    if isinstance(y, Tensor) and not (y.is_floating_point() or y.is_complex() or y.dtype == torch.long): y = y.long()  # int32, uint8: vmap's loss takes int64
     return nn.functional.cross_entropy(model(x), y, reduction='none')
 
 def squared_loss(model:nn.Module, batch) -> Tensor:
     "Per-example `(y - model(x))**2 / 2` for a regressor; `batch = (x, y)`, summed over output dimensions."
     x, y = batch[0], batch[1]
-    r = model(x).reshape(y.shape) - y
+    out = model(x)
+    if out.numel() != y.numel():
+        raise ValueError(f"squared_loss: the model's outputs {list(out.shape)} do not match the targets {list(y.shape)} (one output per target): "
+                         "it is a regression loss; for class labels use cross_entropy_loss.")
+    r = out.reshape(y.shape) - y
     return 0.5 * r.pow(2).reshape(r.shape[0], -1).sum(1)
 
 # %% ../nbs/00_core.ipynb #c046ffdc

@@ -598,3 +598,68 @@ def test_data_and_loss_mistakes_say_what_to_change(model, tmp_path):
     with pytest.raises(FileNotFoundError, match='does not exist'): r.save(tmp_path / 'missing' / 'r.safetensors')
     assert list(tmp_path.iterdir()) == []
     with pytest.warns(UserWarning, match='gamma=0'): bif(model, TRAIN, QUERY, cross_entropy_loss, **dict(HP, gamma=0.))
+
+
+# ============================================================================================ second new-user hunt
+class _Rows(torch.utils.data.Dataset):
+    def __init__(self, rows): self.rows = rows
+    def __len__(self): return len(self.rows)
+    def __getitem__(self, i): return self.rows[i]
+
+
+def _row_loss(m, b): return cross_entropy_loss(m, (b[:, :4], b[:, 4].long()))
+
+
+# A DataLoader over a Python list of per-example tensors was read as columns: 6 "examples" of 48 values, scores (2, 2).
+def test_a_dataloader_over_a_list_of_rows_reads_rows(model):
+    rows = [torch.cat([X[i], Y[i:i+1].float()]) for i in range(N)]
+    assert len(as_examples(DataLoader(rows, batch_size=10))) == N
+    r = bif(model, DataLoader(rows, batch_size=10), DataLoader(rows[:Q], batch_size=10), _row_loss, **HP)
+    ref = bif(model, DataLoader(_Rows(rows), batch_size=10), DataLoader(_Rows(rows[:Q]), batch_size=10), _row_loss, **HP)
+    assert r.scores.shape == (N, Q) and torch.equal(r.scores, ref.scores)
+
+
+# posterior_data was never checked: a NaN row gave linalg errors, a dict with a tuple-reading loss KeyError: 0, wider
+# features a raw torch error; now the first-call checks of the training data, naming posterior_data, before the calibration.
+@pytest.mark.parametrize('post, error, words', [
+    ((torch.cat([X, torch.full((1, 4), float('nan'))]), torch.cat([Y, Y[:1]])), ValueError, ['posterior_data', 'row 48', 'not finite']),
+    ({'x': X, 'y': Y}, KeyError, ['posterior_data', 'KeyError: 0']),
+    ((torch.randn(N, 6), Y), RuntimeError, ['posterior_data', 'mat1']),
+])
+def test_posterior_data_is_checked_naming_it(post, error, words, model, monkeypatch):
+    import bif_nbdev.bif as B
+    monkeypatch.setattr(B, 'calibrate', lambda *a, **k: pytest.fail('calibrated before checking posterior_data'))
+    with pytest.raises(error) as e: bif(model, TRAIN, QUERY, cross_entropy_loss, posterior_data=post, progress=False, chains=2, draws=10)
+    for w in words: assert w in str(e.value), (w, str(e.value))
+    with pytest.raises(error, match='posterior_data'): bif(model, TRAIN, QUERY, cross_entropy_loss, posterior_data=post, **HP)
+
+
+# Errors raised by torch inside loss_fn at its first call came through bare, naming neither the data set nor the fix;
+# the package's own cross_entropy_loss refused int32 labels.
+def test_loss_errors_at_the_first_call_name_the_data(model):
+    with pytest.raises(RuntimeError, match=r'failed on the query examples \(argument query\).*mat1 and mat2'):
+        bif(model, TRAIN, (torch.randn(3, 7), Y[:3]), cross_entropy_loss, **HP)
+    with pytest.raises(RuntimeError, match=r'argument train.*float64.*same dtype'):
+        bif(model, (X.double(), Y), QUERY, cross_entropy_loss, **HP)
+    ref = bif(model, TRAIN, QUERY, cross_entropy_loss, **HP)
+    for dt in (torch.int32, torch.int16):  # as int64 labels, bit for bit (uint8, which torch takes, keeps its own path)
+        r = bif(model, (X, Y.to(dt)), (X[:Q], Y[:Q].to(dt)), cross_entropy_loss, **HP)
+        assert torch.equal(r.scores, ref.scores), dt
+
+
+def test_cli_bad_query_or_loss_names_the_option_and_leaves_no_folder(files, capsys):
+    np.savez(files/'query6.npz', x=np.random.randn(5, 6).astype(np.float32), y=Y[:5].numpy())
+    rc, _, err = _cli(capsys, *_attribute_args(files, query='query6.npz'), '--out', str(files/'o1'/'deep'))
+    assert rc == 2; _one_line_error(err, '--query', 'query6.npz', 'mat1')
+    rc, _, err = _cli(capsys, *_attribute_args(files), '--loss', 'squared', '--out', str(files/'o2'))
+    assert rc == 2; _one_line_error(err, '--train', '--loss squared', 'cross_entropy')
+    assert not (files/'o1').exists() and not (files/'o2').exists()
+
+
+def test_small_mistakes_name_the_argument(model, tmp_path):
+    r = bif(model, TRAIN, QUERY, cross_entropy_loss, **HP)
+    with pytest.raises(IsADirectoryError, match=r"path=.*needs a file name"): r.save(str(tmp_path/'newdir') + os.sep)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match='without a time limit'): bif(model, TRAIN, QUERY, cross_entropy_loss, max_seconds=0, **HP)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match=r"device='cuda' is not available"): bif(model, TRAIN, QUERY, cross_entropy_loss, device='cuda', **HP)
