@@ -256,6 +256,7 @@ def _file_name_needed(path, arg:str, example:str):
     if p.endswith(tuple(s for s in (os.sep, os.altsep) if s)):
         raise IsADirectoryError(f"{arg}={p!r} ends with {p[-1]!r}, so it names a folder: {arg} needs a file name, e.g. {os.path.join(p, example)!r}.")
 
+# %% ../nbs/05_bif.ipynb #a4a9c6ce
 def save(self:BIFResult, path, overwrite:bool=False):
     "Save to a safetensors file (tensors, JSON settings and a checksum; no pickle). An existing file is kept unless `overwrite`."
     _file_name_needed(path, 'path', 'result.safetensors')
@@ -341,6 +342,7 @@ def check_checkpoint_path(path):
         except ValueError as e: raise ValueError(f"checkpoint={path!r} is not a bif_nbdev checkpoint that could be read ({e}): choose another checkpoint path.") from None
         if meta.get('format') != CHECKPOINT_FORMAT: raise ValueError(f"checkpoint={path!r} is a file that is not a bif_nbdev checkpoint: choose another checkpoint path.")
 
+# %% ../nbs/05_bif.ipynb #6eddaa64
 def _save_checkpoint(path, state:ChainState, stats:dict, traces:dict, cfg:dict, pending:bool=False, fingerprint:dict|None=None):
     t = {f'params.{k}': v for k, v in state.params.items()}
     for i, g in enumerate(state.generators): t[f'gen.{i}'] = g.get_state()
@@ -465,8 +467,7 @@ def _claim(model:nn.Module, delta:int):
         if depth + delta > 0: _IN_USE[model] = (tid, depth + delta)
         else: _IN_USE.pop(model, None)
 
-
-
+# %% ../nbs/05_bif.ipynb #b2326f53
 def check_model(model:nn.Module):
     "Refuse what `torch.func` cannot differentiate through, naming the parameter or the module: complex weights, backward hooks."
     bad = [k for k, p in model.named_parameters() if p.requires_grad and p.is_complex()]
@@ -476,6 +477,7 @@ def check_model(model:nn.Module):
     if hooked: raise ValueError(f"Modules {hooked[:5]} have backward hooks (register_full_backward_hook), which torch.func cannot run "
                                 "inside its transforms: remove them (handle.remove()) while calling bif and register them again after.")
 
+# %% ../nbs/05_bif.ipynb #86d1e35a
 def _tensor_state(model:nn.Module) -> list:
     """(module, kind, name, tensor, copy) of what a forward may change besides the parameters: buffers (by value) and tensors kept as
     plain attributes (by identity: e.g. the `weight` that `torch.nn.utils.prune` recomputes from `weight_orig` before each forward)."""
@@ -505,6 +507,7 @@ def _check_device(device:torch.device):
         raise ValueError(f"device={str(device)!r} is not available here ({' '.join(str(e).split()) or type(e).__name__}): pass a device this "
                          "machine has (e.g. 'cpu'), or leave device out to compute where the model is.") from e
 
+# %% ../nbs/05_bif.ipynb #f271d404
 @contextlib.contextmanager
 def model_guard(model:nn.Module, device=None):
     """Use `model` on `device` (default: where it is) in eval mode, without torch's fused fast path for `nn.MultiheadAttention`
@@ -654,11 +657,13 @@ def _posterior_losses(model, ex:Examples, loss_fn:Callable, batch_size, device):
             _check_center_losses(l, 'posterior_data', "look for NaN or inf in those rows of posterior_data, or fix the model or loss_fn", s)
             if s == 0: check_loss_shape(model, ex, loss_fn, l, device, where)
 
+# %% ../nbs/05_bif.ipynb #417891b5
 def check_posterior_data(model:nn.Module, post:Examples, loss_fn:Callable, batch_size:int=256, device=None):
     """`posterior_data` checked at w* as the training data is (the loss's first call, shapes, dtypes, finite losses), its errors naming
     it: one forward pass over it, before the calibration samples from it."""
     _first_losses(model, post, loss_fn, batch_size, device, 'loss_fn', 'posterior', _posterior_losses)
 
+# %% ../nbs/05_bif.ipynb #18498905
 def losses_at_center(model:nn.Module, train:Examples, query:Examples, loss_fn:Callable, query_loss_fn:Callable,
                      eval_batch_size:int=256, device=None) -> dict:
     "Every training and query loss at w*, checked (shapes, finiteness, one kind for both sets), with the per-token widths."

@@ -89,6 +89,7 @@ def _loader_rows(data, collate_fn) -> bool:
     if not isinstance(data, list) or not data or not all(isinstance(t, (Tensor, np.ndarray)) for t in data): return False
     return collate_fn is not default_collate or len({tuple(t.shape) for t in data}) == 1
 
+# %% ../nbs/00_core.ipynb #e165c861
 class Examples:
     "An ordered, indexable view of a data set: tensors (a tuple, or a mapping of named fields), a `Dataset`, or a `DataLoader`."
     def __init__(self,
@@ -125,10 +126,12 @@ class Examples:
 
     def __len__(self): return self.tensors[0].shape[0] if self.tensors is not None else len(self.dataset)
 
-    def __repr__(self):
-        kind = ('tensors' if self.tensors is not None else type(self.dataset.columns).__name__ if isinstance(self.dataset, Columns)
-                else type(self.dataset).__name__)
-        return f"Examples(n={len(self)}, from {kind})"
+# %% ../nbs/00_core.ipynb #d85fcdc4
+@patch
+def __repr__(self:Examples):
+    kind = ('tensors' if self.tensors is not None else type(self.dataset.columns).__name__ if isinstance(self.dataset, Columns)
+            else type(self.dataset).__name__)
+    return f"Examples(n={len(self)}, from {kind})"
 
 # %% ../nbs/00_core.ipynb #eb8acf01
 @patch

@@ -56,6 +56,7 @@ def _first_rows(batch) -> int:
     if not leaves: raise ValueError("A batch holds no tensors.")
     return leaves[0].shape[0]
 
+# %% ../nbs/03b_preconditioner.ipynb #68518aef
 def _own(d:dict) -> dict:
     "`d` with every tensor safe to change in place: contiguous, and no two sharing memory."
     seen, out = set(), {}
@@ -79,6 +80,7 @@ def mean_loss_grad(post:LocalPosterior, batch, params:dict, chunk:int=64) -> dic
     for v in total.values(): v.div_(rows)
     return total
 
+# %% ../nbs/03b_preconditioner.ipynb #dbea9c0d
 def fd_hvp_fn(post:LocalPosterior, batch, rel_step:float=1e-3, chunk:int=64) -> Callable:
     "v ↦ H v by central differences of gradients at w* ± h v, with ‖h v‖ = `rel_step`·‖w*‖ (first derivatives only)."
     wn = math.sqrt(sum((c.double() ** 2).sum().item() for c in post.center.values())) or 1.0
