@@ -16,6 +16,7 @@ from .calibrate import calibrate, Calibration, CalibrationArguments
 from .bif import bif, sample, SamplingArguments, BIFResult, load_result
 from .diagnostics import trace_diagnostics, ranking_noise, seed_agreement, subset_reliability, rank_normalized_rhat, ess_bulk, ess_tail
 from .compare import compare_scores
+from .trust import trust_report, trust_summary, TrustReport
 from .hf import (causal_lm_loss, causal_lm_sequence_loss, token_mask, align_left, text_loader, make_word_tokenizer, token_strings,
                           load_causal_lm, make_tiny_gptneox, train_causal_lm, make_structured_corpus, probe_accuracy)
 from .tokens import top_token_influences, chunked_top_k, token_table, token_heatmap, influence_html, TokenExplorer
@@ -33,7 +34,7 @@ __all__ = ['Examples', 'as_examples', 'cross_entropy_loss', 'squared_loss', 'per
            'calibrate', 'Calibration', 'CalibrationArguments',
            'bif', 'sample', 'SamplingArguments', 'BIFResult', 'load_result',
            'trace_diagnostics', 'ranking_noise', 'seed_agreement', 'subset_reliability', 'rank_normalized_rhat', 'ess_bulk', 'ess_tail',
-           'compare_scores',
+           'compare_scores', 'trust_report', 'trust_summary', 'TrustReport',
            'causal_lm_loss', 'causal_lm_sequence_loss', 'token_mask', 'align_left', 'text_loader', 'make_word_tokenizer', 'token_strings',
            'load_causal_lm', 'make_tiny_gptneox', 'train_causal_lm', 'make_structured_corpus', 'probe_accuracy',
            'top_token_influences', 'chunked_top_k', 'token_table', 'token_heatmap', 'influence_html', 'TokenExplorer',

@@ -175,8 +175,9 @@ def constant_rows_note(r:BIFResult) -> str:
     k = len(r.constant_rows)
     if not k: return ''
     return (f"{k} of {r.per_sequence().scores.shape[0]} training rows score exactly 0 against every query: their loss did not change "
-            "over the draws (a loss that rounds to 0.0 at every draw, such as a float32 or bfloat16 cross-entropy of a certain "
-            "prediction, needs computing in float64; see .constant_rows)")
+            "over the draws: a row without a scored token (every label -100, a one-token text) has no loss at all, and a loss that "
+            "rounds to 0.0 at every draw (a float32 or bfloat16 cross-entropy of a certain prediction) needs computing in float64; "
+            "see .constant_rows)")
 
 def warn_constant_rows(r:BIFResult) -> BIFResult:
     "`r`, after a warning if it has constant training rows."
@@ -409,7 +410,7 @@ class SamplingArguments(Arguments):
     chains: int = arg(8, "independent SGLD chains, run together (vectorized)")
     draws: int|str = arg('auto', "kept draws per chain, or 'auto': blocks of 50 until the scores' mean reliability reaches `reliability` (or `max_draws`, `max_seconds`)")
     burnin: int|None = arg(None, "SGLD steps discarded before the first kept draw (default: the calibration's `default_burnin`)")
-    thin: int|str = arg('auto', "SGLD steps between kept draws, or 'auto': about 1/ε with a matrix preconditioner (the bulk's correlation time), 1 without")
+    thin: int|str = arg('auto', "SGLD steps between kept draws, or 'auto': about 1/ε with a matrix preconditioner (half the bulk's e-folding time 2/ε: a trade between a step's cost and a draw's), 1 without")
     reliability: float = arg(0.9, "with draws='auto': the mean subset-sum reliability of the queries' scores to reach (see *MCMC diagnostics*)")
     max_draws: int = arg(500, "with draws='auto': at most this many kept draws per chain")
     max_seconds: float|None = arg(None, "with draws='auto': stop adding draws after this many seconds (the run so far is returned)")
@@ -473,6 +474,10 @@ def check_model(model:nn.Module):
     bad = [k for k, p in model.named_parameters() if p.requires_grad and p.is_complex()]
     if bad: raise TypeError(f"Parameters {bad[:5]} are complex: BIF samples real weights; split them into real and imaginary parts, "
                             "or freeze them (requires_grad_(False)).")
+    if any(getattr(m, '_require_grads_hooks', None) or getattr(m, '_require_grads_hook', None) is not None for m in model.modules()):
+        raise ValueError("The model's input embeddings are made to require gradients (Hugging Face's enable_input_require_grads(), "
+                         "set up with gradient checkpointing or PEFT), which torch.func cannot run inside its transforms: call "
+                         "model.disable_input_require_grads() before bif and enable_input_require_grads() after.")
     hooked = [k or type(model).__name__ for k, m in model.named_modules() if m._backward_hooks or m._backward_pre_hooks]
     if hooked: raise ValueError(f"Modules {hooked[:5]} have backward hooks (register_full_backward_hook), which torch.func cannot run "
                                 "inside its transforms: remove them (handle.remove()) while calling bif and register them again after.")
@@ -1041,7 +1046,7 @@ def plot_scores(self:BIFResult, ax=None, normalized:bool=False, max_rows:int=200
     m = (r.corr if normalized else r.scores)[:max_rows].numpy()
     if ax is None: _, ax = plt.subplots(figsize=(6, 4))
     v = abs(m).max() or 1.0
-    im = ax.imshow(m, aspect='auto', cmap='RdBu', vmin=-v, vmax=v, interpolation='nearest')
+    im = ax.imshow(m, aspect='auto', cmap='RdBu_r', vmin=-v, vmax=v, interpolation='nearest')
     plt.colorbar(im, ax=ax, label=('normalized BIF' if normalized else 'BIF') + ' (negative = helpful)')
     ax.set_xlabel('query'); ax.set_ylabel('training example')
     return ax

@@ -89,7 +89,7 @@ class CalibrationArguments(Arguments):
     gamma: float|None = arg(None, "localization strength γ (default: nβ × the damping rule)")
     damping: float|None = arg(None, "the damping γ/nβ, if you prefer to give it instead of gamma")
     eps: float|None = arg(None, "SGLD step size ε (default: eps_factor / the largest preconditioned curvature)")
-    batch_size: int|None = arg(None, "SGLD minibatch size (default: max(32, n/8), at most n)")
+    batch_size: int|None = arg(None, "SGLD minibatch size (default: at least max(32, n/8), raised with the minibatch correction until its noise is at most `batch_noise` of the injected noise; at most n)")
     precond: object = arg('auto', "'auto' or 'kfac' (Kronecker blocks on linear, Conv1D, embedding and conv layers), None, a {name: tensor} diagonal, or an object with apply/sqrt")
     scheme: str = arg('lm', "'lm' (Leimkuhler-Matthews) or 'sgld' (Euler-Maruyama, the paper's update)")
     damping_factor: float = arg(2.0, "damping ≥ damping_factor·|λ_min(H)| (the posterior must be proper at second order)")
@@ -100,7 +100,7 @@ class CalibrationArguments(Arguments):
     probe_localize: float = arg(4.0, "when the stability probe had to halve the step h times (or gave up) and neither nβ nor γ was given, nβ and γ are multiplied by this to the power h (the damping kept) and the preconditioner, step and probe chosen again, kept if that allows a larger step: chains that meet a stiffer curvature than at w* have gone too far from it (1: halve the step only; pass nbeta to keep β = 1)")
     minibatch_correction: bool = arg(True, "remove the minibatch gradient's noise from the injected noise (needs the Kronecker preconditioner)")
     batch_noise: float = arg(0.1, "with the minibatch correction and no batch_size given: the minibatch is the smallest whose gradient noise is at most this share of the injected noise in every preconditioned direction (the correction removes it, but is only as good as its estimate of the noise)")
-    lanczos_steps: int|None = arg(None, "Hessian-vector products (by gradient differences) for the spectra of H and of the preconditioned curvature (default: up to 50, fewer on a small sampling budget)")
+    lanczos_steps: int|None = arg(None, "Hessian-vector products (exact where the model has a double backward, else gradient differences) for the spectra of H and of the preconditioned curvature (default: `lanczos_budget`, up to 300, fewer on a small sampling budget)")
     max_full: int = arg(4096, "a Kronecker factor wider than this is kept diagonal (memory)")
     eigen_correction: bool = arg(True, "re-estimate the Fisher's eigenvalues in the Kronecker eigenbasis from each example's gradient (EK-FAC; one more backward pass)")
     deflate: int = arg(128, "stiff directions of the preconditioned curvature scaled down to 1 (found by Lanczos; fewer where r·d > 2²⁶ numbers)")
@@ -173,7 +173,7 @@ class Calibration:
 @patch
 def default_burnin(self:Calibration) -> int:
     """With a matrix preconditioner (curvature ≈ 1 in its bulk, relaxing by a factor e every 2/ε steps) 16/ε steps, at least 50;
-    without, 1/(εγ) (the e-folding time of the flattest damped direction), at least 100; at most 5000."""
+    without, 1/(εγ) (half the e-folding time 2/(εγ) of the flattest damped direction), at least 100; at most 5000."""
     if hasattr(self.precond, 'apply'): return int(min(5000, max(50, math.ceil(16 / self.eps))))
     return int(min(5000, max(100, math.ceil(1 / (self.eps * self.gamma)) if self.gamma > 0 else 100)))
 
@@ -243,7 +243,7 @@ def _flat_ops(post:LocalPosterior):
     return to_dict, to_flat
 
 def hessian_extremes(post:LocalPosterior, examples:int=512, steps:int=30, seed:int=0, vectors:bool=False) -> dict:
-    "Ritz values (ascending) and vectors [m, d] of the Hessian of the mean loss at w*, by Lanczos on gradient differences."
+    "Ritz values (ascending) and vectors [m, d] of the Hessian of the mean loss at w*, by Lanczos on Hessian-vector products (exact where the model has a double backward, else gradient differences)."
     batch = calibration_batch(post, examples, seed)
     (hvp, kind), (to_dict, to_flat) = auto_hvp_fn(post, batch), _flat_ops(post)
     with eval_mode(post.model):

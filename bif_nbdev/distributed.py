@@ -19,8 +19,8 @@ from .bif import _Run, _resolve_reuse, _sample, _result, _run_config
 from .diagnostics import *
 
 # %% auto #0
-__all__ = ['balanced_block', 'rank_layout', 'shard_examples', 'local_bif', 'assemble_bif', 'prepare_bif', 'init_distributed',
-           'bif_distributed', 'spawn_bif']
+__all__ = ['balanced_block', 'rank_layout', 'shard_examples', 'check_same_run', 'local_bif', 'assemble_bif', 'prepare_bif',
+           'init_distributed', 'warn_other_settings', 'bif_distributed', 'spawn_bif']
 
 # %% ../nbs/12_distributed.ipynb #060ed77f
 def balanced_block(n:int, # number of items
@@ -84,6 +84,23 @@ def _precond_on(precond, device):
     if isinstance(precond, dict): return {k: v.to(device) if torch.is_tensor(v) else v for k, v in precond.items()}
     return precond.to(device) if hasattr(precond, 'to') else precond
 
+# %% ../nbs/12_distributed.ipynb #f21c2e2a
+def check_same_run(model:nn.Module, train:Examples, query:Examples, loss_fn:Callable, query_loss_fn:Callable, plan:dict,
+                   batch_size:int=256, device=None, rank:int=0):
+    """Refuse a rank whose trained weights, or whose data and loss (every training and query loss at w*), differ from those
+    `prepare_bif` planned with: its chains would sample another posterior and its share be summed as if it were the same."""
+    ref = plan.get('identity')
+    if ref is None: return  # a plan made by hand
+    if weights_checksum(trainable_params(model)) != ref['weights']:
+        raise ValueError(f"Rank {rank}'s model has other weights than the one prepare_bif planned with (rank 0's): load the same "
+                         "trained weights w* on every rank.")
+    with eval_mode(model):
+        for which, ex, f in (('train', train, loss_fn), ('query', query, query_loss_fn)):
+            mine, theirs = per_example_losses(model, ex, f, batch_size, device).cpu().float(), ref[which].float()
+            if mine.shape != theirs.shape or not torch.allclose(mine, theirs, rtol=1e-4, atol=1e-6):
+                raise ValueError(f"Rank {rank}'s {which} data give other losses at w* than the ones prepare_bif planned with (rank 0's): "
+                                 f"pass every rank the same {which} rows in the same order, and the same loss function.")
+
 # %% ../nbs/12_distributed.ipynb #5689c7da
 def local_bif(model:nn.Module, train, query, loss_fn:Callable,
               plan:dict, # from `prepare_bif`: the calibration, the sampling arguments and the run's settings
@@ -100,6 +117,7 @@ def local_bif(model:nn.Module, train, query, loss_fn:Callable,
     if (n, q) != (cfg['n_train'], cfg['n_query']):
         raise ValueError(f"The plan was made for {cfg['n_train']} training and {cfg['n_query']} query examples, got {n} and {q}: "
                          "pass every rank the same data as prepare_bif.")
+    check_same_run(model, train_ex, query_ex, loss_fn, query_loss_fn, plan, a.eval_batch_size, device, rank)
     lay = rank_layout(world, rank, a.chains, n, shards)
     ids, rows = lay['chain_ids'], lay['rows']
     shard = shard_examples(train_ex, rows)
@@ -180,11 +198,12 @@ def prepare_bif(model:nn.Module, train, query, loss_fn:Callable, *,
         at = losses_at_center(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, run_args.eval_batch_size, device)
         budget = sampling_cost(run_args, len(train_ex), len(query_ex), default_batch_size(len(train_ex), cal_args.batch_size))
         cal = calibrate(model, train_ex, loss_fn, cal_args, budget=budget)
+        identity = dict(weights=weights_checksum(trainable_params(model)), train=at['train'].cpu(), query=at['query'].cpu())
     if run_args.draws == 'auto':  # deciding when to stop needs every chain's statistics at every block: fixed across processes
         warnings.warn("draws='auto' is fixed to 200 draws per chain across processes; pass draws=N to choose.")
         run_args = run_args.replace(draws=200)
     cfg = dict(_run_config(cal, run_args, at, len(train_ex), len(query_ex)), world=int(world), shards=int(shards), draws_rule='fixed')
-    return dict(calibration=cal, args=run_args, config=cfg, loss0=at['loss0'])
+    return dict(calibration=cal, args=run_args, config=cfg, loss0=at['loss0'], identity=identity)
 
 # %% ../nbs/12_distributed.ipynb #00fa4a0c
 def init_distributed(backend:str|None=None, # 'gloo' or 'nccl' (default: nccl if CUDA is available, else gloo)
@@ -213,6 +232,17 @@ def _scores_to_cpu(res:BIFResult) -> BIFResult:
     return res
 
 # %% ../nbs/12_distributed.ipynb #d8c6e468
+def _same_setting(a, b) -> bool:
+    try: return bool(a == b)
+    except Exception: return a is b
+
+def warn_other_settings(mine:dict, rank0:dict, rank:int):
+    "Say which settings this rank was given that differ from rank 0's: the plan, made on rank 0, decides them for every rank."
+    unset = object()
+    diff = sorted(k for k in set(mine) | set(rank0) if not _same_setting(mine.get(k, unset), rank0.get(k, unset)))
+    if diff: warnings.warn(f"Rank {rank} was given other settings than rank 0 (" + '; '.join(f"{k}={mine.get(k, 'unset')!r} here, "
+                           f"{rank0.get(k, 'unset')!r} on rank 0" for k in diff) + "): rank 0's are used on every rank.")
+
 def bif_distributed(model:nn.Module, train, query, loss_fn:Callable, *,
                     shards:int=1, # training-set shards; the processes form world/shards chain groups
                     device=None, # default: the model's device (move the model to this process's GPU first)
@@ -229,11 +259,13 @@ def bif_distributed(model:nn.Module, train, query, loss_fn:Callable, *,
     with model_guard(model, device) as device:
         box = [None]
         if rank == 0:
-            try: box = [prepare_bif(model, train, query, loss_fn, world=world, shards=shards, query_loss_fn=query_loss_fn, device=device, **settings)]
+            try: box = [dict(prepare_bif(model, train, query, loss_fn, world=world, shards=shards, query_loss_fn=query_loss_fn, device=device, **settings),
+                             settings=dict(settings))]
             except Exception as e: box = [e]
         dist.broadcast_object_list(box, src=0)
         if isinstance(box[0], Exception): raise box[0]
         plan = box[0]
+        warn_other_settings(settings, plan.get('settings', settings), rank)
         rank_layout(world, rank, plan['args'].chains, plan['config']['n_train'], shards)  # clear error for impossible layouts, on every rank
         err, parts = None, None
         try:

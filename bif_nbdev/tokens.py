@@ -79,7 +79,7 @@ class TokenTopK:
     by: str         # 'scores' or 'corr'
     helpful: bool   # True: most negative (proponents); False: most positive
     stderr: Tensor|None = None    # [q, S', k] standard error of each entry's score (a BIFResult with 2+ chains)
-    resolved: Tensor|None = None  # [q, S', k] bool: |score| ≥ 2 standard errors (outside its error bar around 0)
+    resolved: Tensor|None = None  # [q, S', k] bool: |score| > 2 standard errors (outside its error bar around 0; 0 ± 0, a token without a loss, is not)
     def text_pos(self) -> tuple[Tensor, Tensor]: "(text index i, position s) of every entry of `train`."; return self.train // self.S, self.train % self.S
 
 # %% ../nbs/08_per_token.ipynb #1c93599b
@@ -126,7 +126,7 @@ def top_token_influences(source, # per-token BIFResult, StreamingCov over flatte
         cols = torch.arange(math.prod(qs))[:, None].expand(-1, k)
         flat_i = top.train.reshape(-1, k)
         se = result.stderr.reshape(n_rows, -1)[flat_i, cols]; sc = result.scores.reshape(n_rows, -1)[flat_i, cols]
-        top.stderr, top.resolved = se.reshape(*qs, k), (sc.abs() >= 2 * se).reshape(*qs, k)
+        top.stderr, top.resolved = se.reshape(*qs, k), ((sc.abs() > 2 * se) & (sc != 0)).reshape(*qs, k)  # an entry with no loss (0 ± 0) is not resolved
     return top
 
 # %% ../nbs/08_per_token.ipynb #be4370fb

@@ -32,3 +32,30 @@ def test_two_processes_match_one(shards):
     # a different seed gives different scores: the comparison above can fail
     other = bif(model, train, query, cross_entropy_loss, progress=False, **dict(kw, seed=6))
     assert (other.scores - ref.scores).abs().max() > 1e-2 * scale
+
+
+def test_a_rank_with_other_weights_or_data_is_refused():
+    "Each rank samples around its own model and data; a rank that differs from the plan's would be summed in silently."
+    import copy
+    from bif_nbdev.distributed import prepare_bif, local_bif
+    model, train, query = _problem()
+    plan = prepare_bif(model, train, query, cross_entropy_loss, world=2, chains=2, draws=5, burnin=2, nbeta=80., gamma=50., eps=1e-3)
+    other = copy.deepcopy(model)
+    with torch.no_grad(): other[0].weight.add_(0.01)
+    with pytest.raises(ValueError, match="other weights"):
+        local_bif(other, train, query, cross_entropy_loss, plan, rank=1, world=2)
+    X, y = train
+    with pytest.raises(ValueError, match="train data give other losses"):
+        local_bif(model, (X.flip(0), y.flip(0)), query, cross_entropy_loss, plan, rank=1, world=2)
+    parts = local_bif(model, train, query, cross_entropy_loss, plan, rank=1, world=2)  # the same run passes
+    assert parts
+
+
+def test_settings_that_differ_from_rank_0_are_named():
+    from bif_nbdev.distributed import warn_other_settings
+    with pytest.warns(UserWarning, match=r"seed=1 here, 0 on rank 0.*rank 0's are used"):
+        warn_other_settings(dict(seed=1, chains=2), dict(seed=0, chains=2), rank=1)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        warn_other_settings(dict(seed=0), dict(seed=0), rank=1)  # the same: silent

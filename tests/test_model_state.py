@@ -88,3 +88,16 @@ def test_backward_hook_and_complex_weights_named():
     m = mlp(); m[2].weight = nn.Parameter(m[2].weight.to(torch.complex64))
     with pytest.raises(TypeError, match=r"\['2.weight'\] are complex"):
         bif(m, TR, QU, cross_entropy_loss, **HP)
+
+
+def test_input_require_grads_hook_named():
+    "Hugging Face's enable_input_require_grads (gradient checkpointing, PEFT) puts a forward hook that torch.func cannot run."
+    from bif_nbdev.all import make_tiny_gptneox, causal_lm_loss
+    m = make_tiny_gptneox(16, hidden_size=8, num_layers=1, num_heads=2)
+    ids = torch.randint(0, 16, (12, 6), generator=torch.Generator().manual_seed(0))
+    tr, qu = {'input_ids': ids[:10]}, {'input_ids': ids[10:]}
+    m.enable_input_require_grads()
+    with pytest.raises(ValueError, match=r"disable_input_require_grads\(\)"):
+        bif(m, tr, qu, causal_lm_loss, **dict(HP, nbeta=10.))
+    m.disable_input_require_grads()
+    assert bif(m, tr, qu, causal_lm_loss, **dict(HP, nbeta=10.)).scores.shape == (10, 6, 2, 6)
