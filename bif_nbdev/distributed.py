@@ -243,6 +243,7 @@ def warn_other_settings(mine:dict, rank0:dict, rank:int):
     if diff: warnings.warn(f"Rank {rank} was given other settings than rank 0 (" + '; '.join(f"{k}={mine.get(k, 'unset')!r} here, "
                            f"{rank0.get(k, 'unset')!r} on rank 0" for k in diff) + "): rank 0's are used on every rank.")
 
+# %% ../nbs/12_distributed.ipynb #48966d0e
 def bif_distributed(model:nn.Module, train, query, loss_fn:Callable, *,
                     shards:int=1, # training-set shards; the processes form world/shards chain groups
                     device=None, # default: the model's device (move the model to this process's GPU first)
