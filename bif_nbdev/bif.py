@@ -867,6 +867,7 @@ def _run(model, train_ex:Examples, query_ex:Examples, loss_fn, query_loss_fn, ca
     n, q = len(train_ex), len(query_ex)
     post_ex = train_ex if post_ex is None else post_ex
     cfg = dict(_run_config(cal, a, at, n, q), n_posterior=len(post_ex))
+    if a.burnin is None and (note := slow_mixing_note(cal)): warnings.warn(note)
     post = cal.posterior(model, post_ex, loss_fn)
     qpost = post if query_loss_fn is loss_fn else LocalPosterior(model, train_ex, query_loss_fn, cal.nbeta, cal.gamma, cal.batch_size)
     reuse = _resolve_reuse(a.reuse_step_losses, post, a.vectorize, a.eval_batch_size, a.chains) and post_ex is train_ex

@@ -15,10 +15,10 @@ from .sgld import *
 from .precond import *
 
 # %% auto #0
-__all__ = ['FULL_PROBE', 'check_int', 'check_float', 'check_choice', 'arg', 'Arguments', 'split_arguments',
-           'CalibrationArguments', 'Calibration', 'weights_checksum', 'fit_record', 'hessian_extremes',
-           'fit_sampler_preconditioner', 'damping_rule', 'minibatch_kappa', 'noise_capped_eps', 'noise_batch_size',
-           'stability_probe', 'default_batch_size', 'lanczos_budget', 'calibrate']
+__all__ = ['BURNIN_CAP', 'FULL_PROBE', 'check_int', 'check_float', 'check_choice', 'arg', 'Arguments', 'split_arguments',
+           'CalibrationArguments', 'Calibration', 'slow_mixing_note', 'weights_checksum', 'fit_record',
+           'hessian_extremes', 'fit_sampler_preconditioner', 'damping_rule', 'minibatch_kappa', 'noise_capped_eps',
+           'noise_batch_size', 'stability_probe', 'default_batch_size', 'lanczos_budget', 'calibrate']
 
 # %% ../nbs/05a_calibrate.ipynb #841589ea
 def check_int(name:str, v, lo:int=1, none_ok:bool=False) -> int|None:
@@ -170,12 +170,32 @@ class Calibration:
     def damping(self) -> float: "γ/nβ, the influence function's damping at first order."; return self.gamma / self.nbeta
 
 # %% ../nbs/05a_calibrate.ipynb #a6b689aa
+BURNIN_CAP = 5000  # the most steps `default_burnin` gives
+
+@patch
+def burnin_needed(self:Calibration) -> int:
+    """With a matrix preconditioner (curvature ≈ 1 in its bulk, relaxing by a factor e every 2/ε steps) 16/ε steps, at least 50;
+    without, 1/(εγ) (half the e-folding time 2/(εγ) of the flattest damped direction), at least 100."""
+    if hasattr(self.precond, 'apply'): return int(max(50, math.ceil(16 / self.eps)))
+    return int(max(100, math.ceil(1 / (self.eps * self.gamma))) if self.gamma > 0 else 100)
+
 @patch
 def default_burnin(self:Calibration) -> int:
-    """With a matrix preconditioner (curvature ≈ 1 in its bulk, relaxing by a factor e every 2/ε steps) 16/ε steps, at least 50;
-    without, 1/(εγ) (half the e-folding time 2/(εγ) of the flattest damped direction), at least 100; at most 5000."""
-    if hasattr(self.precond, 'apply'): return int(min(5000, max(50, math.ceil(16 / self.eps))))
-    return int(min(5000, max(100, math.ceil(1 / (self.eps * self.gamma)) if self.gamma > 0 else 100)))
+    "`burnin_needed`, at most `BURNIN_CAP`."
+    return min(BURNIN_CAP, self.burnin_needed())
+
+def slow_mixing_note(cal:Calibration) -> str:
+    "A warning's text when the step is so small that the capped burn-in cannot bring the chains to the posterior, else ''."
+    need = cal.burnin_needed()
+    if need <= BURNIN_CAP: return ''
+    curv = cal.estimates.get('precond_curvature')
+    why = f": the largest preconditioned curvature, {curv:.3g}, sets it where the bulk is at 1" if curv else ''
+    return (f"The calibrated step is tiny (eps={cal.eps:.3g}{why}). The chains would need about {need} steps to forget w*, and the "
+            f"burn-in stops at {BURNIN_CAP}, so they will barely move: the scores would be mostly noise, however long the run. Usual "
+            "causes: w* is far from a minimum (influence assumes a trained model: train it longer), or a few directions are far "
+            f"stiffer than the Fisher the preconditioner estimates. Remedies: a larger damping (about damping={4 * cal.damping * need / BURNIN_CAP:.3g} "
+            "should let the burn-in fit under the cap: the step grows about as the damping; the scores then approximate a more damped "
+            "influence), or eps and burnin of your own.")
 
 @patch
 def default_thin(self:Calibration) -> int:
