@@ -871,8 +871,7 @@ def _run(model, train_ex:Examples, query_ex:Examples, loss_fn, query_loss_fn, ca
     post = cal.posterior(model, post_ex, loss_fn)
     qpost = post if query_loss_fn is loss_fn else LocalPosterior(model, train_ex, query_loss_fn, cal.nbeta, cal.gamma, cal.batch_size)
     reuse = _resolve_reuse(a.reuse_step_losses, post, a.vectorize, a.eval_batch_size, a.chains) and post_ex is train_ex
-    cfg['reuse_step_losses'] = bool(reuse)
-    cfg['pooled_stats'], cfg['stats_gb'] = a.pooled_stats, round(check_stats_memory(cfg, a, device) / 1e9, 3)
+    cfg.update(reuse_step_losses=bool(reuse), pooled_stats=a.pooled_stats, stats_gb=round(check_stats_memory(cfg, a, device) / 1e9, 3))
     fp = run_fingerprint(post, cal.precond, at, loss_fn, query_loss_fn) if a.checkpoint else None
     resume = a.checkpoint and os.path.exists(a.checkpoint)
     run = _resume_run(a.checkpoint, post, a, cfg, device, fp) if resume else _new_run(post, a, cfg, device)

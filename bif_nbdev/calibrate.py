@@ -184,6 +184,7 @@ def default_burnin(self:Calibration) -> int:
     "`burnin_needed`, at most `BURNIN_CAP`."
     return min(BURNIN_CAP, self.burnin_needed())
 
+# %% ../nbs/05a_calibrate.ipynb #6eda4b13
 def slow_mixing_note(cal:Calibration) -> str:
     "A warning's text when the step is so small that the capped burn-in cannot bring the chains to the posterior, else ''."
     need = cal.burnin_needed()
