@@ -101,3 +101,14 @@ def test_input_require_grads_hook_named():
         bif(m, tr, qu, causal_lm_loss, **dict(HP, nbeta=10.))
     m.disable_input_require_grads()
     assert bif(m, tr, qu, causal_lm_loss, **dict(HP, nbeta=10.)).scores.shape == (10, 6, 2, 6)
+
+
+class Noisy(nn.Module):
+    "Noise on the input even in eval mode: the losses are not functions of the weights."
+    def __init__(self): super().__init__(); self.lin = nn.Linear(5, 3)
+    def forward(self, x): return self.lin(x + 0.1 * torch.randn_like(x))
+
+
+def test_a_random_forward_is_refused():
+    with pytest.raises(ValueError, match="random in eval mode"):
+        bif(Noisy(), TR, QU, cross_entropy_loss, **HP)
