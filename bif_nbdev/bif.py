@@ -175,9 +175,9 @@ def constant_rows_note(r:BIFResult) -> str:
     k = len(r.constant_rows)
     if not k: return ''
     return (f"{k} of {r.per_sequence().scores.shape[0]} training rows score exactly 0 against every query: their loss did not change "
-            "over the draws: a row without a scored token (every label -100, a one-token text) has no loss at all, and a loss that "
-            "rounds to 0.0 at every draw (a float32 or bfloat16 cross-entropy of a certain prediction) needs computing in float64; "
-            "see .constant_rows)")
+            "over the draws. A row without a scored token (every label -100, a one-token text) has no loss at all; a loss that "
+            "rounds to 0.0 at every draw (a float32 or bfloat16 cross-entropy of a certain prediction) needs computing in float64 "
+            "(see .constant_rows).")
 
 def warn_constant_rows(r:BIFResult) -> BIFResult:
     "`r`, after a warning if it has constant training rows."
