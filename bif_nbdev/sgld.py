@@ -162,9 +162,30 @@ def _grads_loop(post, params, batch, keep_losses=False):
     return grads, torch.stack([o[1] for o in outs])
 
 # %% ../nbs/03_sgld.ipynb #fb7c77a8
+def _work_per_row(post:LocalPosterior) -> int:
+    """Multiply-accumulates of one example's forward pass, roughly: the parameters, plus each convolution's weights once
+    more per further output position (a convolution uses its weights at every position). Counted once from one
+    example's forward pass on a CPU (hooks on the convolutions only); the parameter count where there is no convolution,
+    on a GPU, or where that pass fails."""
+    if getattr(post, '_work', None) is not None: return post._work
+    convs = {m: 1 for m in post.model.modules() if isinstance(m, nn.modules.conv._ConvNd)}
+    work = post.dim
+    if convs and post.device.type == 'cpu':
+        def count(m, i, o): convs[m] = math.prod(o.shape[-len(m.kernel_size):])
+        hooks = [m.register_forward_hook(count) for m in convs]
+        try:
+            with torch.no_grad(): post.losses(post.center, post.train.batch([0]))
+            work += sum(m.weight.numel() * (k - 1) for m, k in convs.items() if m.weight.requires_grad)
+        except Exception: pass  # the count is only a speed hint: the parameter count stands
+        finally:
+            for h in hooks: h.remove()
+    post._work = work
+    return work
+
+# %% ../nbs/03_sgld.ipynb #f4bb1569
 def _vmap_pays(post:LocalPosterior, rows:int, chains:int=2) -> bool:
     "Whether vmap over chains should beat a loop for a pass over `rows` examples (2+ chains; a GPU, or a CPU and small work)."
-    return chains > 1 and (post.device.type != 'cpu' or post.dim * rows < 2 ** 22)
+    return chains > 1 and (post.device.type != 'cpu' or _work_per_row(post) * rows < 2 ** 22)
 
 # %% ../nbs/03_sgld.ipynb #7ry5vmap
 def _no_batching_rule(w) -> bool:
