@@ -26,7 +26,7 @@ def damping_to_gamma(model, train, loss_fn, damping:float, nbeta:float|None=None
 
 # %% ../nbs/11_calibration.ipynb #a347d9f2
 def sweep(model, train, query, loss_fn,
-          truth, # an LDSGroundTruth (chapter 10) for these train/query sets
+          truth, # an LDSGroundTruth (*Linear datamodeling score*) for these train/query sets
           knob:str, # a `bif` argument, or 'damping' (fraction of λ_max) or 'eps_scale' (multiple of the default ε)
           values, # the values to try
           base:dict|None=None, # other `bif` arguments, fixed
