@@ -38,7 +38,8 @@ def sweep(model, train, query, loss_fn,
         if knob == 'damping': kw['gamma'] = damping_to_gamma(model, train, loss_fn, v, kw.get('nbeta'))
         elif knob == 'eps_scale':
             cal = calibrate(model, train, loss_fn, **{k: kw[k] for k in ('nbeta', 'gamma', 'batch_size', 'precond', 'scheme') if k in kw})
-            kw.update(eps=v * cal.eps, precond=cal.precond)  # the calibrated step and preconditioner, step rescaled
+            kw.update(eps=v * cal.eps, precond=cal.precond, nbeta=cal.nbeta, gamma=cal.gamma, batch_size=cal.batch_size,
+                      scheme=cal.scheme)  # the calibrated run (nβ, γ as localized by the probe), only the step rescaled
         else: kw[knob] = v
         t = time.perf_counter(); r = bif(model, train, query, loss_fn, **kw); secs = time.perf_counter() - t
         l, lc = lds(r.scores, truth), lds(r.corr, truth)
