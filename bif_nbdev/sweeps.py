@@ -26,7 +26,7 @@ def damping_to_gamma(model, train, loss_fn, damping:float, nbeta:float|None=None
 
 # %% ../nbs/11_calibration.ipynb #a347d9f2
 def sweep(model, train, query, loss_fn,
-          truth, # an LDSGroundTruth (chapter 10) for these train/query sets
+          truth, # an LDSGroundTruth (*Linear datamodeling score*) for these train/query sets
           knob:str, # a `bif` argument, or 'damping' (fraction of λ_max) or 'eps_scale' (multiple of the default ε)
           values, # the values to try
           base:dict|None=None, # other `bif` arguments, fixed
@@ -38,7 +38,8 @@ def sweep(model, train, query, loss_fn,
         if knob == 'damping': kw['gamma'] = damping_to_gamma(model, train, loss_fn, v, kw.get('nbeta'))
         elif knob == 'eps_scale':
             cal = calibrate(model, train, loss_fn, **{k: kw[k] for k in ('nbeta', 'gamma', 'batch_size', 'precond', 'scheme') if k in kw})
-            kw.update(eps=v * cal.eps, precond=cal.precond)  # the calibrated step and preconditioner, step rescaled
+            kw.update(eps=v * cal.eps, precond=cal.precond, nbeta=cal.nbeta, gamma=cal.gamma, batch_size=cal.batch_size,
+                      scheme=cal.scheme)  # the calibrated run (nβ, γ as localized by the probe), only the step rescaled
         else: kw[knob] = v
         t = time.perf_counter(); r = bif(model, train, query, loss_fn, **kw); secs = time.perf_counter() - t
         l, lc = lds(r.scores, truth), lds(r.corr, truth)
