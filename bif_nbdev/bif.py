@@ -845,7 +845,7 @@ def _run_config(cal:Calibration, a:SamplingArguments, at:dict, n:int, q:int) -> 
     burnin = a.burnin if a.burnin is not None else cal.default_burnin()
     thin = a.thin if a.thin != 'auto' else cal.default_thin()
     return dict(chains=a.chains, draws=a.draws, burnin=burnin, thin=thin, eps=cal.eps, gamma=cal.gamma, nbeta=cal.nbeta,
-                batch_size=cal.batch_size, seed=a.seed, scheme=cal.scheme, precond=cal.precond_kind, kappa=cal.kappa, n_train=n, n_query=q,
+                batch_size=cal.batch_size, seed=a.seed, scheme=cal.scheme, precond=cal.precond_name, kappa=cal.kappa, n_train=n, n_query=q,
                 train_len=at['train_len'], query_len=at['query_len'])
 
 def _more_draws(run:_Run, a:SamplingArguments, t0:float) -> bool:

@@ -214,11 +214,15 @@ def posterior(self:Calibration, model:nn.Module, train, loss_fn:Callable) -> Loc
     "The local posterior these hyperparameters define around `model`'s weights."
     return LocalPosterior(model, train, loss_fn, self.nbeta, self.gamma, self.batch_size)
 
+@patch(as_prop=True)
+def precond_name(self:Calibration) -> str|None:
+    "'kfac' where the calibration fitted the preconditioner, the class of one passed in (e.g. 'KroneckerPreconditioner'), or None."
+    return self.precond_kind or (type(self.precond).__name__ if self.precond is not None else None)
+
 @patch
 def __repr__(self:Calibration):
-    p = self.precond_kind or (type(self.precond).__name__ if self.precond is not None else None)
     return (f"Calibration(nbeta={self.nbeta:.4g}, gamma={self.gamma:.4g} (damping {self.damping:.3g}), eps={self.eps:.4g}, "
-            f"batch_size={self.batch_size}, scheme={self.scheme!r}, precond={p}, kappa={self.kappa:.3g})")
+            f"batch_size={self.batch_size}, scheme={self.scheme!r}, precond={self.precond_name}, kappa={self.kappa:.3g})")
 
 # %% ../nbs/05a_calibrate.ipynb #2b165e0d
 def weights_checksum(params:dict) -> str:

@@ -33,6 +33,11 @@ def test_explicit_eps_means_plain_sgld_unless_asked():
     assert r.config['precond'] is None
     r = bif(model, train, query, squared_loss, chains=2, draws=10, eps=1e-3, gamma=6., precond='kfac', progress=False)
     assert r.config['precond'] == 'kfac'
+    # a preconditioner passed in as an object is recorded by its class (it was recorded as None, as if there were none)
+    post = LocalPosterior(model, train, squared_loss, nbeta=60., gamma=6.)
+    pre = KroneckerPreconditioner(post, kronecker_factors(post))
+    r = bif(model, train, query, squared_loss, chains=2, draws=10, eps=1e-3, nbeta=60., gamma=6., precond=pre, progress=False)
+    assert r.config['precond'] == 'KroneckerPreconditioner'
 
 
 def test_default_damping_and_locality():
