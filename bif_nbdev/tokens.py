@@ -262,6 +262,7 @@ class RelationRecovery:
 
 def _hit_chance(N:int, R:int, k:int) -> float:
     "P(at least one of k draws without replacement from N items hits one of R marked ones)."
+    if R <= 0: return 0.0
     return 1.0 - math.comb(N - R, k) / math.comb(N, k) if N >= k else 1.0
 
 # %% ../nbs/08_per_token.ipynb #a53b26c1
