@@ -23,9 +23,9 @@ from .diagnostics import *
 __all__ = ['SIGN_NOTE', 'RESULT_FORMAT', 'CHECKPOINT_FORMAT', 'AUTO_BLOCK', 'chain_losses', 'BIFResult', 'constant_rows_note',
            'warn_constant_rows', 'per_sequence', 'top_k', 'tensor_checksum', 'write_tensors', 'read_tensors', 'save',
            'load_result', 'run_fingerprint', 'check_checkpoint_path', 'SamplingArguments', 'check_model', 'model_guard',
-           'check_depends_on_weights', 'check_token_layout', 'check_loss_shape', 'named_examples',
-           'check_posterior_data', 'losses_at_center', 'stats_memory', 'check_stats_memory', 'sample', 'sampling_cost',
-           'bif', 'plot_traces', 'plot_scores', 'top_k_table']
+           'check_depends_on_weights', 'check_token_layout', 'check_loss_shape', 'check_fixed_examples',
+           'check_rows_independent', 'named_examples', 'check_posterior_data', 'losses_at_center', 'stats_memory',
+           'check_stats_memory', 'sample', 'sampling_cost', 'bif', 'plot_traces', 'plot_scores', 'top_k_table']
 
 # %% ../nbs/05_bif.ipynb #5466e4ef
 def _in_order(examples:Examples, batch_size:int|None):
@@ -607,6 +607,51 @@ def check_loss_shape(model:nn.Module, data:Examples, loss_fn:Callable, losses:Te
                          "they are not per-token losses. A broadcast inside the loss does this, e.g. (pred - y) ** 2 with pred [B, 1] and "
                          "y [B]: return one loss per example, shape [B] (e.g. reshape pred to [B]).")
 
+# %% ../nbs/05_bif.ipynb #e10b91cb
+def _leaves(batch) -> list:
+    "The tensors of a (nested) batch, in order."
+    out = []; tree_map(lambda t: out.append(t) or t, batch); return out
+
+def _same_values(a:Tensor, b:Tensor) -> bool:
+    "Whether two tensors hold the same values (NaN where NaN)."
+    if a.shape != b.shape or a.dtype != b.dtype: return False
+    return torch.equal(a, b) or (a.is_floating_point() and bool(((a == b) | (a.isnan() & b.isnan())).all()))
+
+def check_fixed_examples(data:Examples, name:str, rows:int=8):
+    """Refuse a data set that gives other tensors each time an example is read: a random transform in a `Dataset`'s `__getitem__`
+    or in a `collate_fn` (data augmentation, random masking). BIF reads every example again at every draw and scores it as one fixed
+    example, so random ones would add their noise to every score. Checked on the first `rows` examples, read twice."""
+    if data.tensors is not None: return  # tensors are read as they are
+    idx = list(range(min(rows, len(data))))
+    a, b = _leaves(data.batch(idx)), _leaves(data.batch(idx))
+    if len(a) == len(b) and all(_same_values(x, y) for x, y in zip(a, b)): return
+    raise ValueError(f"{name}: reading its first {len(idx)} examples twice gave different tensors: its Dataset's __getitem__ or its "
+                     "collate_fn is random (a data augmentation such as a random crop, flip or noise; the random masking of "
+                     "DataCollatorForLanguageModeling). BIF reads every example again at every draw and scores it as one fixed example, "
+                     f"so the scores would mix in the randomness: pass {name} without its random transforms (e.g. the evaluation transform).")
+
+@torch.no_grad()
+def check_rows_independent(model:nn.Module, data:Examples, loss_fn:Callable, losses:Tensor, device=None, name:str='loss_fn',
+                           batch_size:int=256):
+    """Per-example losses must not depend on which other examples share the batch: BIF evaluates them in the batches of its
+    passes and in random SGLD minibatches. Checked on a few rows spread over `data`, each alone against its loss in `losses`
+    (computed in batches of `batch_size`): padding to the batch's longest example without masking it out shows here."""
+    if losses.dim() != 1 or len(data) < 2: return
+    n = len(data)
+    half = losses.dtype in (torch.float16, torch.bfloat16)
+    scale = losses.float().abs().mean().item()
+    with eval_mode(model):
+        for i in sorted({0, 1, n // 2, n - 1}):
+            alone = loss_fn(model, to_device(data.batch([i]), device)).reshape(-1)[0].float().item()
+            ref = losses[i].float().item()
+            if abs(alone - ref) <= (3e-2 if half else 1e-3) * (abs(ref) + 0.1 * scale) + 1e-12: continue
+            raise ValueError(f"{name}'s loss of example {i} depends on the other examples in its batch: {alone:.5g} alone, {ref:.5g} "
+                             f"among {min(batch_size, n)} rows. BIF evaluates each loss in other batches (the draws' passes, random SGLD "
+                             "minibatches), so it must be a function of the weights and that example alone. Common causes: padding "
+                             "to the batch's longest example without masking the padding out (mean-pooling or attending over pad "
+                             "positions), statistics over the batch (normalizing by it, in-batch negatives). Mask the padding (pass the "
+                             "attention_mask; pool over real tokens only), or pad every example to one fixed length.")
+
 # %% ../nbs/05_bif.ipynb #7ab37e89
 def named_examples(data, name:str) -> Examples:
     "`as_examples(data)`, with the argument's name in any error (and a hint for one example given without its batch dimension)."
@@ -665,14 +710,16 @@ def _posterior_losses(model, ex:Examples, loss_fn:Callable, batch_size, device):
 
 # %% ../nbs/05_bif.ipynb #417891b5
 def check_posterior_data(model:nn.Module, post:Examples, loss_fn:Callable, batch_size:int=256, device=None):
-    """`posterior_data` checked at w* as the training data is (the loss's first call, shapes, dtypes, finite losses), its errors naming
-    it: one forward pass over it, before the calibration samples from it."""
+    """`posterior_data` checked at w* as the training data is (fixed examples, the loss's first call, shapes, dtypes, finite losses),
+    its errors naming it: one forward pass over it, before the calibration samples from it."""
+    check_fixed_examples(post, 'posterior_data')
     _first_losses(model, post, loss_fn, batch_size, device, 'loss_fn', 'posterior', _posterior_losses)
 
 # %% ../nbs/05_bif.ipynb #18498905
 def losses_at_center(model:nn.Module, train:Examples, query:Examples, loss_fn:Callable, query_loss_fn:Callable,
                      eval_batch_size:int=256, device=None) -> dict:
-    "Every training and query loss at w*, checked (shapes, finiteness, one kind for both sets), with the per-token widths."
+    "Every training and query loss at w*, checked (fixed examples, shapes, finiteness, one kind for both sets, rows independent of their batch), with the per-token widths."
+    check_fixed_examples(train, 'train'); check_fixed_examples(query, 'query')
     l0_train = _first_losses(model, train, loss_fn, eval_batch_size, device, 'loss_fn', 'training')
     l0_query = _first_losses(model, query, query_loss_fn, eval_batch_size, device, 'query_loss_fn' if query_loss_fn is not loss_fn else 'loss_fn', 'query')
     for name, l in (('training', l0_train), ('query', l0_query)): _check_center_losses(l, name)
@@ -680,6 +727,7 @@ def losses_at_center(model:nn.Module, train:Examples, query:Examples, loss_fn:Ca
         check_depends_on_weights(model, ex, f, device, name)
         check_loss_shape(model, ex, f, l, device, name)
         check_token_layout(model, ex, f, l, device, name)
+        check_rows_independent(model, ex, f, l, device, name, eval_batch_size)
     train_len = l0_train.shape[1] if l0_train.dim() == 2 else None  # per token: the longest sequence of each set
     query_len = l0_query.shape[1] if l0_query.dim() == 2 else None
     if (train_len is None) != (query_len is None):

@@ -110,12 +110,14 @@ class Examples:
         if isinstance(data, IterableDataset):
             raise TypeError(f"Cannot use an IterableDataset ({type(data).__name__}) as examples: influence needs every row by its index. "
                             "Materialize it first, e.g. rows = list(dataset), or tensors stacked from it.")
-        if isinstance(data, TensorDataset): data = tuple(data.tensors)
+        custom = collate_fn is not None and collate_fn is not default_collate  # the batches are the collate_fn's, never the tensors' slices
+        if isinstance(data, TensorDataset) and not custom: data = tuple(data.tensors)
         if isinstance(data, (Tensor, np.ndarray)): data = (data,)
         if self.dataset is not None: pass
         elif isinstance(data, (tuple, list)) and all(isinstance(t, (Tensor, np.ndarray)) for t in data):
             if len(data) == 0: raise ValueError("Got an empty tuple of tensors: pass (inputs, targets, ...) with one row per example.")
             self.tensors = tuple(_equal_rows({i: _field(t, f'{i} of the tuple') for i, t in enumerate(data)}).values())
+            if custom: self.dataset, self.tensors = TensorDataset(*self.tensors), None  # rows (x_i, y_i, ...), batched by collate_fn
         elif isinstance(data, Mapping): self.dataset = Columns(data)
         elif isinstance(data, Dataset) or (hasattr(data, '__getitem__') and hasattr(data, '__len__')):
             self.dataset = data
