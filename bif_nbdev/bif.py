@@ -470,7 +470,8 @@ def _claim(model:nn.Module, delta:int):
 
 # %% ../nbs/05_bif.ipynb #b2326f53
 def check_model(model:nn.Module):
-    "Refuse what `torch.func` cannot differentiate through, naming the parameter or the module: complex weights, backward hooks."
+    """Refuse what `torch.func` cannot differentiate through, naming the parameter or the module: complex weights, backward hooks,
+    weights made in inference mode; and embeddings whose forward rescales their weights in place (`max_norm`)."""
     bad = [k for k, p in model.named_parameters() if p.requires_grad and p.is_complex()]
     if bad: raise TypeError(f"Parameters {bad[:5]} are complex: BIF samples real weights; split them into real and imaginary parts, "
                             "or freeze them (requires_grad_(False)).")
@@ -478,6 +479,14 @@ def check_model(model:nn.Module):
         raise ValueError("The model's input embeddings are made to require gradients (Hugging Face's enable_input_require_grads(), "
                          "set up with gradient checkpointing or PEFT), which torch.func cannot run inside its transforms: call "
                          "model.disable_input_require_grads() before bif and enable_input_require_grads() after.")
+    renorm = [k or type(model).__name__ for k, m in model.named_modules() if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and m.max_norm is not None]
+    if renorm: raise ValueError(f"Embeddings {renorm[:5]} have max_norm set: their forward rescales the rows it looks up in place, so "
+                                "evaluating the model would change its weights (and each chain's between SGLD steps). Renormalize their rows "
+                                "once and set max_norm=None while calling bif (e.g. with torch.no_grad(): torch.embedding_renorm_(emb.weight, "
+                                "torch.arange(emb.num_embeddings), emb.max_norm, emb.norm_type); emb.max_norm = None), and put it back after.")
+    if any(p.is_inference() for p in model.parameters()):
+        raise RuntimeError("The model's weights were made inside torch.inference_mode(), where no gradient can reach them: pass a copy "
+                           "made outside it, model = copy.deepcopy(model), or build and load the model outside inference mode.")
     hooked = [k or type(model).__name__ for k, m in model.named_modules() if m._backward_hooks or m._backward_pre_hooks]
     if hooked: raise ValueError(f"Modules {hooked[:5]} have backward hooks (register_full_backward_hook), which torch.func cannot run "
                                 "inside its transforms: remove them (handle.remove()) while calling bif and register them again after.")
@@ -516,10 +525,13 @@ def _check_device(device:torch.device):
 @contextlib.contextmanager
 def model_guard(model:nn.Module, device=None):
     """Use `model` on `device` (default: where it is) in eval mode, without torch's fused fast path for `nn.MultiheadAttention`
-    (taken without gradients only, it computes other losses than the path with gradients). Afterwards, after an error too,
+    (taken without gradients only, it computes other losses than the path with gradients), with gradients enabled. Afterwards, after an error too,
     it is back on its device with its modes, parameters' `.grad`, buffers and tensor attributes as they were; another thread
     cannot use it meanwhile."""
     if not isinstance(model, nn.Module): raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}.")
+    if torch.is_inference_mode_enabled():
+        raise RuntimeError("bif was called inside torch.inference_mode(), where no gradient can be computed and SGLD needs them: call it "
+                           "outside (torch.no_grad() around it is fine: the run turns gradients on where it needs them).")
     check_model(model)
     params = list(model.parameters())
     if not params: raise ValueError("The model has no parameters: there are no weights to attribute through.")
@@ -534,7 +546,7 @@ def model_guard(model:nn.Module, device=None):
     try:
         _no_fastpath(+1)
         if device != home: model.to(device)
-        with eval_mode(model): yield device
+        with eval_mode(model), torch.enable_grad(): yield device  # gradients on, as SGLD needs, under a caller's torch.no_grad() too
     finally:
         try:
             if device != home: model.to(home)
@@ -649,8 +661,10 @@ def check_rows_independent(model:nn.Module, data:Examples, loss_fn:Callable, los
                              f"among {min(batch_size, n)} rows. BIF evaluates each loss in other batches (the draws' passes, random SGLD "
                              "minibatches), so it must be a function of the weights and that example alone. Common causes: padding "
                              "to the batch's longest example without masking the padding out (mean-pooling or attending over pad "
-                             "positions), statistics over the batch (normalizing by it, in-batch negatives). Mask the padding (pass the "
-                             "attention_mask; pool over real tokens only), or pad every example to one fixed length.")
+                             "positions), left padding without position_ids (the positions shift with the batch's longest example), "
+                             "statistics over the batch (normalizing by it, in-batch negatives). Mask the padding (pass the attention_mask; "
+                             "pool over real tokens only; with left padding, position_ids counted from the mask), or pad on the right, "
+                             "or pad every example to one fixed length.")
 
 # %% ../nbs/05_bif.ipynb #7ab37e89
 def named_examples(data, name:str) -> Examples:

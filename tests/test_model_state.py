@@ -112,3 +112,32 @@ class Noisy(nn.Module):
 def test_a_random_forward_is_refused():
     with pytest.raises(ValueError, match="random in eval mode"):
         bif(Noisy(), TR, QU, cross_entropy_loss, **HP)
+
+
+# ================================================================================================ fourth new-user hunt
+# nn.Embedding(max_norm=...) rescales the rows it looks up, in place, at every forward: bif changed the user's trained weights
+# (a row of norm 1.0087 came back at 1.0), and each chain's weights between SGLD steps.
+def test_an_embedding_with_max_norm_is_refused_before_changing_the_model():
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Embedding(10, 4, max_norm=1.), nn.Flatten(), nn.Linear(8, 3))
+    with torch.no_grad(): m[0].weight.mul_(3)  # rows above max_norm, as an optimizer step after the last forward leaves them
+    w0 = m[0].weight.detach().clone()
+    ids = torch.randint(0, 10, (N + Q, 2), generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"Embeddings \['0'\] have max_norm set.*max_norm=None"):
+        bif(m, (ids[:N], Y[:N]), (ids[N:], Y[N:]), cross_entropy_loss, **HP)
+    assert torch.equal(m[0].weight, w0)
+
+
+# bif called under torch.no_grad() (an evaluation script's habit) failed with torch's "element 0 of tensors does not require
+# grad"; under torch.inference_mode(), or with weights made there, with messages that named neither.
+def test_grad_modes_of_the_caller():
+    m = mlp()
+    ref = bif(m, TR, QU, cross_entropy_loss, **HP)
+    with torch.no_grad(): r = bif(m, TR, QU, cross_entropy_loss, **HP)
+    assert torch.equal(r.scores, ref.scores) and torch.is_grad_enabled()
+    with torch.inference_mode():
+        with pytest.raises(RuntimeError, match=r'inside torch.inference_mode\(\).*call it outside'): bif(m, TR, QU, cross_entropy_loss, **HP)
+        made_there = mlp()
+    with pytest.raises(RuntimeError, match=r'made inside torch.inference_mode\(\).*copy.deepcopy'): bif(made_there, TR, QU, cross_entropy_loss, **HP)
+    import copy
+    assert torch.equal(bif(copy.deepcopy(made_there), TR, QU, cross_entropy_loss, **HP).scores, ref.scores)
