@@ -198,6 +198,9 @@ def top_k(self:BIFResult, query:int, k:int=10, by:str='scores', helpful:bool=Tru
     if query >= q: raise IndexError(f"query={query} is out of range: this result has {q} queries (0 to {q - 1}).")
     check_choice('by', by, ('scores', 'corr'))
     m = getattr(r, by)[:, query]
+    if not bool(m.any()):
+        warnings.warn(f"Every training row scores exactly 0 for query {query}: its loss did not change over the draws (no scored token, or "
+                      "a loss that rounds to 0.0), so this list is in no order of influence. See .diagnostics.")
     vals, idx = torch.topk(-m if helpful else m, min(k, m.numel()))
     return idx, (-vals if helpful else vals)
 BIFResult.top_k = top_k
@@ -681,11 +684,14 @@ def _loss_call_error(e:Exception, ex:Examples, name:str, which:str) -> Exception
     "`e`, raised inside the loss `name` on the `which` examples, as an error of its type that says how the loss was called and what to check."
     arg, b, shapes, dtypes = _DATA_ARGS[which], ex.batch([0]), [], []
     tree_map(lambda t: shapes.append(list(t.shape)) or dtypes.append(str(t.dtype).replace('torch.', '')) or t, b)
-    advice = (f"Check that {arg} has the shapes and dtypes the model and {name} take (the number of input features; float inputs in the "
+    advice = (f"Check the labels of {arg}: class indices must lie in [0, C) for a model with C outputs (or be the loss's ignore_index, "
+              "-100 by default)." if isinstance(e, IndexError) and 'out of bounds' in str(e) else
+              f"Check that {arg} has the shapes and dtypes the model and {name} take (the number of input features; float inputs in the "
               "model's dtype; int64 class labels)." if isinstance(e, RuntimeError) else
-              f"Check the order of its arguments (model first, then the batch) and that the {which} data has every field {name} reads.")
+              f"Check the order of its arguments (model first, then the batch; it runs the model itself, as cross_entropy_loss does) "
+              f"and that the {which} data has every field {name} reads.")
     msg = (f"{name}(model, batch) failed on the {which} examples (argument {arg}), whose batches are {type(b).__name__}s of tensors "
-           f"shaped {shapes} ({', '.join(dtypes)}) for one row: {type(e).__name__}: {e}. {advice}")
+           f"shaped {shapes} ({', '.join(dtypes)}) for one row: {type(e).__name__}: {str(e).rstrip('.')}. {advice}")
     try: return type(e)(msg)
     except Exception: return RuntimeError(msg)
 
@@ -733,6 +739,11 @@ def check_posterior_data(model:nn.Module, post:Examples, loss_fn:Callable, batch
 def losses_at_center(model:nn.Module, train:Examples, query:Examples, loss_fn:Callable, query_loss_fn:Callable,
                      eval_batch_size:int=256, device=None) -> dict:
     "Every training and query loss at w*, checked (fixed examples, shapes, finiteness, one kind for both sets, rows independent of their batch), with the per-token widths."
+    for name, f in (('loss_fn', loss_fn), ('query_loss_fn', query_loss_fn)):
+        if isinstance(f, nn.modules.loss._Loss):
+            raise TypeError(f"{name} is a torch criterion ({type(f).__name__}), which takes (outputs, targets); {name} is called as "
+                            f"{name}(model, batch) and returns one loss per example: e.g. lambda model, batch: nn.{type(f).__name__}"
+                            "(reduction='none')(model(batch[0]), batch[1]), or bif_nbdev's cross_entropy_loss / squared_loss.")
     check_fixed_examples(train, 'train'); check_fixed_examples(query, 'query')
     l0_train = _first_losses(model, train, loss_fn, eval_batch_size, device, 'loss_fn', 'training')
     l0_query = _first_losses(model, query, query_loss_fn, eval_batch_size, device, 'query_loss_fn' if query_loss_fn is not loss_fn else 'loss_fn', 'query')

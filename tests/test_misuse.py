@@ -738,3 +738,21 @@ def test_a_loaders_collate_fn_makes_the_batches_over_a_tensor_dataset(model):
     ref = bif(model, ((X - 0.5) * 2, Y), QUERY, cross_entropy_loss, **HP)
     assert torch.equal(r.scores, ref.scores)
     assert not torch.allclose(r.scores, bif(model, TRAIN, QUERY, cross_entropy_loss, **HP).scores)
+
+
+# Small mistakes, each to be named: a torch criterion as loss_fn (it failed inside torch, naming the model's class); labels out
+# of range (the advice spoke of the order of the arguments); top_k of a query whose loss never moved listed rows in no order.
+def test_criteria_labels_and_constant_queries_are_named(model):
+    import warnings
+    with pytest.raises(TypeError, match=r"loss_fn is a torch criterion \(CrossEntropyLoss\).*loss_fn\(model, batch\)"):
+        bif(model, TRAIN, QUERY, nn.CrossEntropyLoss(reduction='none'), **HP)
+    with pytest.raises(TypeError, match=r"query_loss_fn is a torch criterion \(MSELoss\)"):
+        bif(model, TRAIN, QUERY, cross_entropy_loss, query_loss_fn=nn.MSELoss(), **HP)
+    bad = Y[:Q].clone(); bad[1] = 7
+    with pytest.raises(IndexError, match=r"out of bounds\. Check the labels of query: class indices must lie in \[0, C\)"):
+        bif(model, TRAIN, (X[:Q], bad), cross_entropy_loss, **HP)
+    unscored = Y[:Q].clone(); unscored[0] = -100  # query 0 has no loss at all
+    r = bif(model, TRAIN, (X[:Q], unscored), cross_entropy_loss, **HP)
+    with pytest.warns(UserWarning, match='Every training row scores exactly 0 for query 0'): r.top_k(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error'); r.top_k(1)
