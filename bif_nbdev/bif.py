@@ -575,10 +575,11 @@ def check_depends_on_weights(model:nn.Module, data:Examples, loss_fn:Callable, d
     tol = (1e-2 if out.dtype in (torch.float16, torch.bfloat16) else 1e-4) * (1 + ref.abs())
     if out.shape == ref.shape and not bool(((out.detach() - ref).abs() <= tol).all()):
         raise ValueError(f"{name} gives other losses without gradients than with them (by up to {(out.detach() - ref).abs().max().item():.3g} "
-                         "on the first rows): the model takes another code path under torch.no_grad() (a fused kernel), or its forward "
-                         "is random in eval mode. BIF records losses without gradients and samples with them, as functions of the "
+                         "on the first rows): the model takes another code path under torch.no_grad() (a fused kernel), its forward "
+                         "is random in eval mode, or it keeps state from one call to the next (a tensor stored in forward and read at the "
+                         "next call, as a stateful RNN's hidden state). BIF records losses without gradients and samples with them, as functions of the "
                          "weights alone: make both paths the same (e.g. nn.TransformerEncoder(..., enable_nested_tensor=False)) and "
-                         "the forward deterministic.")
+                         "the forward deterministic, without state kept between calls.")
     if not out.requires_grad:
         raise ValueError(f"{name}'s losses do not depend on the model's weights: no gradient reaches them (was the loss computed under "
                          "torch.no_grad(), detached with .detach()/.item()/numpy, or is it a constant?). BIF needs losses differentiable in the weights.")

@@ -141,3 +141,17 @@ def test_grad_modes_of_the_caller():
     with pytest.raises(RuntimeError, match=r'made inside torch.inference_mode\(\).*copy.deepcopy'): bif(made_there, TR, QU, cross_entropy_loss, **HP)
     import copy
     assert torch.equal(bif(copy.deepcopy(made_there), TR, QU, cross_entropy_loss, **HP).scores, ref.scores)
+
+
+class _Stateful(nn.Module):
+    "Carries a summary of the last batch into the next call (a stateful RNN's hidden state, kept as a plain attribute)."
+    def __init__(self): super().__init__(); torch.manual_seed(0); self.lin, self.mem = nn.Linear(5, 3), None
+    def forward(self, x):
+        out = self.lin(x + (0 if self.mem is None else self.mem)); self.mem = x.detach().mean(0); return out
+
+
+# A forward that keeps state between calls was refused with a message naming fused kernels and randomness only.
+def test_a_forward_that_keeps_state_between_calls_is_named():
+    m = _Stateful()
+    with pytest.raises(ValueError, match='keeps state from one call to the next'): bif(m, TR, QU, cross_entropy_loss, **HP)
+    assert m.mem is None  # its attribute is back as it was
