@@ -756,3 +756,23 @@ def test_criteria_labels_and_constant_queries_are_named(model):
     with pytest.warns(UserWarning, match='Every training row scores exactly 0 for query 0'): r.top_k(0)
     with warnings.catch_warnings():
         warnings.simplefilter('error'); r.top_k(1)
+
+
+# Left padding without position_ids: a GPT-2 classifier's loss of a text moved with the longest text of its batch (0.621 alone,
+# 0.672 in a batch), silently; right padding is exact.
+def test_left_padding_without_positions_is_refused_right_padding_runs():
+    from transformers import GPT2Config, GPT2ForSequenceClassification
+    g = torch.Generator().manual_seed(0)
+    rows = [(torch.randint(1, 50, (int(L),), generator=g), int(L) % 2) for L in torch.randint(3, 16, (30,), generator=g)]
+    def pad(rs, left):
+        L = max(len(s) for s, _ in rs); ids = torch.zeros(len(rs), L, dtype=torch.long); am = torch.zeros(len(rs), L, dtype=torch.long)
+        for i, (s, _) in enumerate(rs):
+            span = slice(L - len(s), L) if left else slice(0, len(s)); ids[i, span] = s; am[i, span] = 1
+        return ids, am, torch.tensor([y for _, y in rs])
+    loss = lambda m, b: nn.functional.cross_entropy(m(input_ids=b[0], attention_mask=b[1]).logits, b[2], reduction='none')
+    torch.manual_seed(0)
+    m = GPT2ForSequenceClassification(GPT2Config(vocab_size=50, n_embd=16, n_layer=1, n_head=2, n_positions=32, pad_token_id=0))
+    data = lambda left: [DataLoader(rs, batch_size=8, collate_fn=lambda b: pad(b, left)) for rs in (rows[:24], rows[24:])]
+    with pytest.raises(ValueError, match='depends on the other examples in its batch.*left padding without position_ids'):
+        bif(m, *data(True), loss, **HP)
+    assert bif(m, *data(False), loss, **HP).scores.shape == (24, 6)
