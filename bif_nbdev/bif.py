@@ -757,8 +757,13 @@ def losses_at_center(model:nn.Module, train:Examples, query:Examples, loss_fn:Ca
                             f"{name}(model, batch) and returns one loss per example: e.g. lambda model, batch: nn.{type(f).__name__}"
                             "(reduction='none')(model(batch[0]), batch[1]), or bif_nbdev's cross_entropy_loss / squared_loss.")
     check_fixed_examples(train, 'train'); check_fixed_examples(query, 'query')
+    versions = {k: p._version for k, p in model.named_parameters()}  # a count of in-place writes to each weight
     l0_train = _first_losses(model, train, loss_fn, eval_batch_size, device, 'loss_fn', 'training')
     l0_query = _first_losses(model, query, query_loss_fn, eval_batch_size, device, 'query_loss_fn' if query_loss_fn is not loss_fn else 'loss_fn', 'query')
+    written = [k for k, p in model.named_parameters() if p._version != versions[k]]
+    if written: raise ValueError(f"The model's forward wrote into its weights {written[:5]} in place (weight clipping or renormalization inside "
+                                 "forward, e.g. weight.clamp_()): this first pass has changed them. BIF evaluates the model at thousands of "
+                                 "weights and needs a forward without side effects on them: apply such a step after the optimizer's instead.")
     for name, l in (('training', l0_train), ('query', l0_query)): _check_center_losses(l, name)
     for name, ex, f, l in (('loss_fn', train, loss_fn, l0_train), ('query_loss_fn', query, query_loss_fn, l0_query)):
         check_depends_on_weights(model, ex, f, device, name)

@@ -776,3 +776,12 @@ def test_left_padding_without_positions_is_refused_right_padding_runs():
     with pytest.raises(ValueError, match='depends on the other examples in its batch.*left padding without position_ids'):
         bif(m, *data(True), loss, **HP)
     assert bif(m, *data(False), loss, **HP).scores.shape == (24, 6)
+
+
+# Fields given as Python lists: a tuple of them failed with "object of type 'int' has no len()"; a tokenizer's lists, as a
+# BatchEncoding, named the field but not the fix.
+def test_fields_as_python_lists_say_to_make_tensors(model):
+    with pytest.raises(TypeError, match=r"^train: Got a tuple of Python lists.*torch.tensor"):
+        bif(model, (X.tolist(), Y.tolist()), QUERY, cross_entropy_loss, **HP)
+    with pytest.raises(TypeError, match=r"^query: Field 'x' is a list.*return_tensors='pt'"):
+        bif(model, TRAIN, {'x': X[:Q].tolist(), 'y': Y[:Q].tolist()}, cross_entropy_loss, **HP)

@@ -169,3 +169,19 @@ def test_plain_attributes_a_forward_sets_come_back():
     r = bif(m, TR, QU, cross_entropy_loss, **HP)
     assert m.calls == 0 and not hasattr(m, 'last_input')
     assert torch.equal(r.scores, bif(m, TR, QU, cross_entropy_loss, **HP).scores)  # a second run finds the model as the first did
+
+
+class _Clipped(nn.Module):
+    "Clips its weight inside forward (WGAN-style clipping put in the wrong place)."
+    def __init__(self): super().__init__(); torch.manual_seed(0); self.lin = nn.Linear(5, 3)
+    def forward(self, x):
+        with torch.no_grad(): self.lin.weight.clamp_(-0.3, 0.3)
+        return self.lin(x)
+
+
+# A forward that writes into its weights ran without a word, the user's weights clipped at the end and each chain's at every
+# step; now the first pass stops the run, naming the weights (it has clipped them once: no copy of the weights is kept).
+def test_a_forward_that_writes_its_weights_is_named():
+    m = _Clipped()
+    with pytest.raises(ValueError, match=r"forward wrote into its weights \['lin.weight'\] in place"):
+        bif(m, TR, QU, cross_entropy_loss, **HP)
