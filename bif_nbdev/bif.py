@@ -23,9 +23,9 @@ from .diagnostics import *
 __all__ = ['SIGN_NOTE', 'RESULT_FORMAT', 'CHECKPOINT_FORMAT', 'AUTO_BLOCK', 'chain_losses', 'BIFResult', 'constant_rows_note',
            'warn_constant_rows', 'per_sequence', 'top_k', 'tensor_checksum', 'write_tensors', 'read_tensors', 'save',
            'load_result', 'run_fingerprint', 'check_checkpoint_path', 'SamplingArguments', 'check_model', 'model_guard',
-           'check_depends_on_weights', 'check_token_layout', 'check_loss_shape', 'named_examples',
-           'check_posterior_data', 'losses_at_center', 'stats_memory', 'check_stats_memory', 'sample', 'sampling_cost',
-           'bif', 'plot_traces', 'plot_scores', 'top_k_table']
+           'check_depends_on_weights', 'check_token_layout', 'check_loss_shape', 'check_fixed_examples',
+           'check_rows_independent', 'named_examples', 'check_posterior_data', 'losses_at_center', 'stats_memory',
+           'check_stats_memory', 'sample', 'sampling_cost', 'bif', 'plot_traces', 'plot_scores', 'top_k_table']
 
 # %% ../nbs/05_bif.ipynb #5466e4ef
 def _in_order(examples:Examples, batch_size:int|None):
@@ -198,6 +198,9 @@ def top_k(self:BIFResult, query:int, k:int=10, by:str='scores', helpful:bool=Tru
     if query >= q: raise IndexError(f"query={query} is out of range: this result has {q} queries (0 to {q - 1}).")
     check_choice('by', by, ('scores', 'corr'))
     m = getattr(r, by)[:, query]
+    if not bool(m.any()):
+        warnings.warn(f"Every training row scores exactly 0 for query {query}: its loss did not change over the draws (no scored token, or "
+                      "a loss that rounds to 0.0), so this list is in no order of influence. See .diagnostics.")
     vals, idx = torch.topk(-m if helpful else m, min(k, m.numel()))
     return idx, (-vals if helpful else vals)
 BIFResult.top_k = top_k
@@ -470,7 +473,8 @@ def _claim(model:nn.Module, delta:int):
 
 # %% ../nbs/05_bif.ipynb #b2326f53
 def check_model(model:nn.Module):
-    "Refuse what `torch.func` cannot differentiate through, naming the parameter or the module: complex weights, backward hooks."
+    """Refuse what `torch.func` cannot differentiate through, naming the parameter or the module: complex weights, backward hooks,
+    weights made in inference mode; and embeddings whose forward rescales their weights in place (`max_norm`)."""
     bad = [k for k, p in model.named_parameters() if p.requires_grad and p.is_complex()]
     if bad: raise TypeError(f"Parameters {bad[:5]} are complex: BIF samples real weights; split them into real and imaginary parts, "
                             "or freeze them (requires_grad_(False)).")
@@ -478,16 +482,29 @@ def check_model(model:nn.Module):
         raise ValueError("The model's input embeddings are made to require gradients (Hugging Face's enable_input_require_grads(), "
                          "set up with gradient checkpointing or PEFT), which torch.func cannot run inside its transforms: call "
                          "model.disable_input_require_grads() before bif and enable_input_require_grads() after.")
+    renorm = [k or type(model).__name__ for k, m in model.named_modules() if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and m.max_norm is not None]
+    if renorm: raise ValueError(f"Embeddings {renorm[:5]} have max_norm set: their forward rescales the rows it looks up in place, so "
+                                "evaluating the model would change its weights (and each chain's between SGLD steps). Renormalize their rows "
+                                "once and set max_norm=None while calling bif (e.g. with torch.no_grad(): torch.embedding_renorm_(emb.weight, "
+                                "torch.arange(emb.num_embeddings), emb.max_norm, emb.norm_type); emb.max_norm = None), and put it back after.")
+    if any(p.is_inference() for p in model.parameters()):
+        raise RuntimeError("The model's weights were made inside torch.inference_mode(), where no gradient can reach them: pass a copy "
+                           "made outside it, model = copy.deepcopy(model), or build and load the model outside inference mode.")
     hooked = [k or type(model).__name__ for k, m in model.named_modules() if m._backward_hooks or m._backward_pre_hooks]
     if hooked: raise ValueError(f"Modules {hooked[:5]} have backward hooks (register_full_backward_hook), which torch.func cannot run "
                                 "inside its transforms: remove them (handle.remove()) while calling bif and register them again after.")
 
 # %% ../nbs/05_bif.ipynb #86d1e35a
+_PLAIN = (type(None), bool, int, float, str)  # attribute values kept as they are (immutable)
+
 def _tensor_state(model:nn.Module) -> list:
-    """(module, kind, name, tensor, copy) of what a forward may change besides the parameters: buffers (by value) and tensors kept as
-    plain attributes (by identity: e.g. the `weight` that `torch.nn.utils.prune` recomputes from `weight_orig` before each forward)."""
+    """(module, kind, name, tensor, copy) of what a forward may change besides the parameters: buffers (by value), tensors kept as
+    plain attributes (by identity: e.g. the `weight` that `torch.nn.utils.prune` recomputes from `weight_orig` before each forward)
+    and plain values (None, numbers, strings: a counter, a state slot), and each module's attribute names (tensors or plain values
+    a forward adds are removed)."""
     out = [(m, '_buffers', k, b, b.detach().clone()) for m in model.modules() for k, b in m._buffers.items() if b is not None]
-    return out + [(m, '__dict__', k, v, None) for m in model.modules() for k, v in vars(m).items() if isinstance(v, Tensor)]
+    out += [(m, '__dict__', k, v, None) for m in model.modules() for k, v in vars(m).items() if isinstance(v, (Tensor,) + _PLAIN)]
+    return out + [(m, 'names', None, set(vars(m)), None) for m in model.modules()]
 
 _FASTPATH = [0, True]  # runs under way in this process, and torch's setting before the first of them
 
@@ -501,6 +518,9 @@ def _no_fastpath(delta:int):
 def _restore_tensors(state:list):
     for m, kind, k, t, copy in state:
         if kind == '__dict__': m.__dict__[k] = t; continue
+        if kind == 'names':
+            for a in [a for a, v in vars(m).items() if a not in t and isinstance(v, (Tensor,) + _PLAIN)]: del m.__dict__[a]
+            continue
         cur = m._buffers.get(k)
         if cur is None or cur.shape != copy.shape or cur.dtype != copy.dtype: m._buffers[k] = copy
         elif not torch.equal(cur, copy.to(cur.device)): cur.copy_(copy)
@@ -516,10 +536,13 @@ def _check_device(device:torch.device):
 @contextlib.contextmanager
 def model_guard(model:nn.Module, device=None):
     """Use `model` on `device` (default: where it is) in eval mode, without torch's fused fast path for `nn.MultiheadAttention`
-    (taken without gradients only, it computes other losses than the path with gradients). Afterwards, after an error too,
+    (taken without gradients only, it computes other losses than the path with gradients), with gradients enabled. Afterwards, after an error too,
     it is back on its device with its modes, parameters' `.grad`, buffers and tensor attributes as they were; another thread
     cannot use it meanwhile."""
     if not isinstance(model, nn.Module): raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}.")
+    if torch.is_inference_mode_enabled():
+        raise RuntimeError("bif was called inside torch.inference_mode(), where no gradient can be computed and SGLD needs them: call it "
+                           "outside (torch.no_grad() around it is fine: the run turns gradients on where it needs them).")
     check_model(model)
     params = list(model.parameters())
     if not params: raise ValueError("The model has no parameters: there are no weights to attribute through.")
@@ -534,7 +557,7 @@ def model_guard(model:nn.Module, device=None):
     try:
         _no_fastpath(+1)
         if device != home: model.to(device)
-        with eval_mode(model): yield device
+        with eval_mode(model), torch.enable_grad(): yield device  # gradients on, as SGLD needs, under a caller's torch.no_grad() too
     finally:
         try:
             if device != home: model.to(home)
@@ -560,10 +583,11 @@ def check_depends_on_weights(model:nn.Module, data:Examples, loss_fn:Callable, d
     tol = (1e-2 if out.dtype in (torch.float16, torch.bfloat16) else 1e-4) * (1 + ref.abs())
     if out.shape == ref.shape and not bool(((out.detach() - ref).abs() <= tol).all()):
         raise ValueError(f"{name} gives other losses without gradients than with them (by up to {(out.detach() - ref).abs().max().item():.3g} "
-                         "on the first rows): the model takes another code path under torch.no_grad() (a fused kernel), or its forward "
-                         "is random in eval mode. BIF records losses without gradients and samples with them, as functions of the "
+                         "on the first rows): the model takes another code path under torch.no_grad() (a fused kernel), its forward "
+                         "is random in eval mode, or it keeps state from one call to the next (a tensor stored in forward and read at the "
+                         "next call, as a stateful RNN's hidden state). BIF records losses without gradients and samples with them, as functions of the "
                          "weights alone: make both paths the same (e.g. nn.TransformerEncoder(..., enable_nested_tensor=False)) and "
-                         "the forward deterministic.")
+                         "the forward deterministic, without state kept between calls.")
     if not out.requires_grad:
         raise ValueError(f"{name}'s losses do not depend on the model's weights: no gradient reaches them (was the loss computed under "
                          "torch.no_grad(), detached with .detach()/.item()/numpy, or is it a constant?). BIF needs losses differentiable in the weights.")
@@ -607,6 +631,56 @@ def check_loss_shape(model:nn.Module, data:Examples, loss_fn:Callable, losses:Te
                          "they are not per-token losses. A broadcast inside the loss does this, e.g. (pred - y) ** 2 with pred [B, 1] and "
                          "y [B]: return one loss per example, shape [B] (e.g. reshape pred to [B]).")
 
+# %% ../nbs/05_bif.ipynb #e10b91cb
+def _leaves(batch) -> list:
+    "The tensors of a (nested) batch, in order."
+    out = []; tree_map(lambda t: out.append(t) or t, batch); return out
+
+def _same_values(a:Tensor, b:Tensor) -> bool:
+    "Whether two tensors hold the same values (NaN where NaN)."
+    if a.shape != b.shape or a.dtype != b.dtype: return False
+    return torch.equal(a, b) or (a.is_floating_point() and bool(((a == b) | (a.isnan() & b.isnan())).all()))
+
+def check_fixed_examples(data:Examples, name:str, rows:int=8):
+    """Refuse a data set that gives other tensors each time an example is read: a random transform in a `Dataset`'s `__getitem__`
+    or in a `collate_fn` (data augmentation, random masking). BIF reads every example again at every draw and scores it as one fixed
+    example, so random ones would add their noise to every score. Checked on the first `rows` examples, read twice."""
+    if data.tensors is not None: return  # tensors are read as they are
+    idx = list(range(min(rows, len(data))))
+    a, b = _leaves(data.batch(idx)), _leaves(data.batch(idx))
+    if len(a) == len(b) and all(_same_values(x, y) for x, y in zip(a, b)): return
+    raise ValueError(f"{name}: reading its first {len(idx)} examples twice gave different tensors: its Dataset's __getitem__ or its "
+                     "collate_fn is random (a data augmentation such as a random crop, flip or noise; the random masking of "
+                     "DataCollatorForLanguageModeling). BIF reads every example again at every draw and scores it as one fixed example, "
+                     f"so the scores would mix in the randomness: pass {name} without its random transforms (e.g. the evaluation transform).")
+
+@torch.no_grad()
+def check_rows_independent(model:nn.Module, data:Examples, loss_fn:Callable, losses:Tensor, device=None, name:str='loss_fn',
+                           batch_size:int=256):
+    """Per-example losses must not depend on which other examples share the batch: BIF evaluates them in the batches of its
+    passes and in random SGLD minibatches. Checked on a few rows spread over `data`, each alone against its loss in `losses`
+    (computed in batches of `batch_size`): padding to the batch's longest example without masking it out shows here."""
+    if losses.dim() != 1 or len(data) < 2: return
+    n = len(data)
+    low = (torch.float16, torch.bfloat16)  # half precision: rounding moves with the batch's shape, more loosely compared
+    half = losses.dtype in low or any(p.dtype in low for p in model.parameters())
+    scale = losses.float().abs().mean().item()
+    with eval_mode(model):
+        for i in sorted({0, 1, n // 2, n - 1}):
+            alone = loss_fn(model, to_device(data.batch([i]), device)).reshape(-1)[0].float().item()
+            ref = losses[i].float().item()
+            # rounding differs with the batch's shape (float32: ~1e-7 relative; bfloat16 under autocast: ~1e-3); a padding mistake
+            # moves a loss by a percent or more
+            if abs(alone - ref) <= (3e-2 if half else 5e-3) * (abs(ref) + 0.1 * scale) + 1e-12: continue
+            raise ValueError(f"{name}'s loss of example {i} depends on the other examples in its batch: {alone:.5g} alone, {ref:.5g} "
+                             f"among {min(batch_size, n)} rows. BIF evaluates each loss in other batches (the draws' passes, random SGLD "
+                             "minibatches), so it must be a function of the weights and that example alone. Common causes: padding "
+                             "to the batch's longest example without masking the padding out (mean-pooling or attending over pad "
+                             "positions), left padding without position_ids (the positions shift with the batch's longest example), "
+                             "statistics over the batch (normalizing by it, in-batch negatives). Mask the padding (pass the attention_mask; "
+                             "pool over real tokens only; with left padding, position_ids counted from the mask), or pad on the right, "
+                             "or pad every example to one fixed length.")
+
 # %% ../nbs/05_bif.ipynb #7ab37e89
 def named_examples(data, name:str) -> Examples:
     "`as_examples(data)`, with the argument's name in any error (and a hint for one example given without its batch dimension)."
@@ -622,11 +696,14 @@ def _loss_call_error(e:Exception, ex:Examples, name:str, which:str) -> Exception
     "`e`, raised inside the loss `name` on the `which` examples, as an error of its type that says how the loss was called and what to check."
     arg, b, shapes, dtypes = _DATA_ARGS[which], ex.batch([0]), [], []
     tree_map(lambda t: shapes.append(list(t.shape)) or dtypes.append(str(t.dtype).replace('torch.', '')) or t, b)
-    advice = (f"Check that {arg} has the shapes and dtypes the model and {name} take (the number of input features; float inputs in the "
+    advice = (f"Check the labels of {arg}: class indices must lie in [0, C) for a model with C outputs (or be the loss's ignore_index, "
+              "-100 by default)." if isinstance(e, IndexError) and 'out of bounds' in str(e) else
+              f"Check that {arg} has the shapes and dtypes the model and {name} take (the number of input features; float inputs in the "
               "model's dtype; int64 class labels)." if isinstance(e, RuntimeError) else
-              f"Check the order of its arguments (model first, then the batch) and that the {which} data has every field {name} reads.")
+              f"Check the order of its arguments (model first, then the batch; it runs the model itself, as cross_entropy_loss does) "
+              f"and that the {which} data has every field {name} reads.")
     msg = (f"{name}(model, batch) failed on the {which} examples (argument {arg}), whose batches are {type(b).__name__}s of tensors "
-           f"shaped {shapes} ({', '.join(dtypes)}) for one row: {type(e).__name__}: {e}. {advice}")
+           f"shaped {shapes} ({', '.join(dtypes)}) for one row: {type(e).__name__}: {str(e).rstrip('.')}. {advice}")
     try: return type(e)(msg)
     except Exception: return RuntimeError(msg)
 
@@ -665,21 +742,34 @@ def _posterior_losses(model, ex:Examples, loss_fn:Callable, batch_size, device):
 
 # %% ../nbs/05_bif.ipynb #417891b5
 def check_posterior_data(model:nn.Module, post:Examples, loss_fn:Callable, batch_size:int=256, device=None):
-    """`posterior_data` checked at w* as the training data is (the loss's first call, shapes, dtypes, finite losses), its errors naming
-    it: one forward pass over it, before the calibration samples from it."""
+    """`posterior_data` checked at w* as the training data is (fixed examples, the loss's first call, shapes, dtypes, finite losses),
+    its errors naming it: one forward pass over it, before the calibration samples from it."""
+    check_fixed_examples(post, 'posterior_data')
     _first_losses(model, post, loss_fn, batch_size, device, 'loss_fn', 'posterior', _posterior_losses)
 
 # %% ../nbs/05_bif.ipynb #18498905
 def losses_at_center(model:nn.Module, train:Examples, query:Examples, loss_fn:Callable, query_loss_fn:Callable,
                      eval_batch_size:int=256, device=None) -> dict:
-    "Every training and query loss at w*, checked (shapes, finiteness, one kind for both sets), with the per-token widths."
+    "Every training and query loss at w*, checked (fixed examples, shapes, finiteness, one kind for both sets, rows independent of their batch), with the per-token widths."
+    for name, f in (('loss_fn', loss_fn), ('query_loss_fn', query_loss_fn)):
+        if isinstance(f, nn.modules.loss._Loss):
+            raise TypeError(f"{name} is a torch criterion ({type(f).__name__}), which takes (outputs, targets); {name} is called as "
+                            f"{name}(model, batch) and returns one loss per example: e.g. lambda model, batch: nn.{type(f).__name__}"
+                            "(reduction='none')(model(batch[0]), batch[1]), or bif_nbdev's cross_entropy_loss / squared_loss.")
+    check_fixed_examples(train, 'train'); check_fixed_examples(query, 'query')
+    versions = {k: p._version for k, p in model.named_parameters()}  # a count of in-place writes to each weight
     l0_train = _first_losses(model, train, loss_fn, eval_batch_size, device, 'loss_fn', 'training')
     l0_query = _first_losses(model, query, query_loss_fn, eval_batch_size, device, 'query_loss_fn' if query_loss_fn is not loss_fn else 'loss_fn', 'query')
+    written = [k for k, p in model.named_parameters() if p._version != versions[k]]
+    if written: raise ValueError(f"The model's forward wrote into its weights {written[:5]} in place (weight clipping or renormalization inside "
+                                 "forward, e.g. weight.clamp_()): this first pass has changed them. BIF evaluates the model at thousands of "
+                                 "weights and needs a forward without side effects on them: apply such a step after the optimizer's instead.")
     for name, l in (('training', l0_train), ('query', l0_query)): _check_center_losses(l, name)
     for name, ex, f, l in (('loss_fn', train, loss_fn, l0_train), ('query_loss_fn', query, query_loss_fn, l0_query)):
         check_depends_on_weights(model, ex, f, device, name)
         check_loss_shape(model, ex, f, l, device, name)
         check_token_layout(model, ex, f, l, device, name)
+        check_rows_independent(model, ex, f, l, device, name, eval_batch_size)
     train_len = l0_train.shape[1] if l0_train.dim() == 2 else None  # per token: the longest sequence of each set
     query_len = l0_query.shape[1] if l0_query.dim() == 2 else None
     if (train_len is None) != (query_len is None):

@@ -45,7 +45,8 @@ def _field(x, name:str) -> Tensor:
     if isinstance(x, np.ndarray):
         if x.dtype.kind not in 'biufc': raise TypeError(f"Field {name} is a numpy array of {x.dtype}: only numeric arrays can be examples.")
         return torch.from_numpy(x) if x.flags.writeable else torch.tensor(x)
-    raise TypeError(f"Field {name} is a {type(x).__name__}: the fields of a data set must be tensors or numpy arrays.")
+    hint = " (a tokenizer's output: pass return_tensors='pt' and padding=True)" if isinstance(x, list) else ''
+    raise TypeError(f"Field {name} is a {type(x).__name__}: the fields of a data set must be tensors or numpy arrays{hint}.")
 
 def _equal_rows(fields:dict) -> dict:
     "`fields` (name -> tensor), checked to have one row per example each."
@@ -89,6 +90,11 @@ def _loader_rows(data, collate_fn) -> bool:
     if not isinstance(data, list) or not data or not all(isinstance(t, (Tensor, np.ndarray)) for t in data): return False
     return collate_fn is not default_collate or len({tuple(t.shape) for t in data}) == 1
 
+def _has_tensor(data) -> bool:
+    "Whether a (nested) container holds a tensor or a numpy array anywhere."
+    if isinstance(data, (Tensor, np.ndarray)): return True
+    return isinstance(data, (list, tuple)) and any(_has_tensor(t) for t in data)
+
 # %% ../nbs/00_core.ipynb #e165c861
 class Examples:
     "An ordered, indexable view of a data set: tensors (a tuple, or a mapping of named fields), a `Dataset`, or a `DataLoader`."
@@ -101,6 +107,7 @@ class Examples:
             self.tensors, self.dataset, self.collate_fn = data.tensors, data.dataset, data.collate_fn
             self.default_batch_size = data.default_batch_size
             return
+        loader = isinstance(data, DataLoader)
         if isinstance(data, DataLoader):
             _check_loader(data)
             self.default_batch_size = data.batch_size
@@ -110,12 +117,17 @@ class Examples:
         if isinstance(data, IterableDataset):
             raise TypeError(f"Cannot use an IterableDataset ({type(data).__name__}) as examples: influence needs every row by its index. "
                             "Materialize it first, e.g. rows = list(dataset), or tensors stacked from it.")
-        if isinstance(data, TensorDataset): data = tuple(data.tensors)
+        custom = collate_fn is not None and collate_fn is not default_collate  # the batches are the collate_fn's, never the tensors' slices
+        if isinstance(data, TensorDataset) and not custom: data = tuple(data.tensors)
         if isinstance(data, (Tensor, np.ndarray)): data = (data,)
         if self.dataset is not None: pass
         elif isinstance(data, (tuple, list)) and all(isinstance(t, (Tensor, np.ndarray)) for t in data):
             if len(data) == 0: raise ValueError("Got an empty tuple of tensors: pass (inputs, targets, ...) with one row per example.")
             self.tensors = tuple(_equal_rows({i: _field(t, f'{i} of the tuple') for i, t in enumerate(data)}).values())
+            if custom: self.dataset, self.tensors = TensorDataset(*self.tensors), None  # rows (x_i, y_i, ...), batched by collate_fn
+        elif isinstance(data, (tuple, list)) and not (loader or custom) and data and all(isinstance(t, (list, tuple)) for t in data) and not _has_tensor(data):
+            raise TypeError(f"Got a {type(data).__name__} of Python lists: the fields of a data set must be tensors or numpy arrays, "
+                            "e.g. (torch.tensor(X), torch.tensor(y)) (or a tokenizer's output with return_tensors='pt').")
         elif isinstance(data, Mapping): self.dataset = Columns(data)
         elif isinstance(data, Dataset) or (hasattr(data, '__getitem__') and hasattr(data, '__len__')):
             self.dataset = data

@@ -663,3 +663,125 @@ def test_small_mistakes_name_the_argument(model, tmp_path):
     with pytest.raises(ValueError, match='without a time limit'): bif(model, TRAIN, QUERY, cross_entropy_loss, max_seconds=0, **HP)
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match=r"device='cuda' is not available"): bif(model, TRAIN, QUERY, cross_entropy_loss, device='cuda', **HP)
+
+
+# ============================================================================================ fourth new-user hunt
+class _Augmented(torch.utils.data.Dataset):
+    "A training set with a random augmentation in __getitem__, as written for training (torchvision's random crops do the same)."
+    def __init__(self, X, Y): self.X, self.Y = X, Y
+    def __len__(self): return len(self.X)
+    def __getitem__(self, i): return self.X[i] + 0.3 * torch.randn_like(self.X[i]), self.Y[i]
+
+
+def _random_collate(rows):  # a collate_fn that masks inputs at random (as an MLM collator does)
+    x, y = torch.utils.data.default_collate(rows)
+    return x * (torch.rand_like(x) > 0.15), y
+
+
+# A Dataset (or collate_fn) with a random augmentation was read afresh at every draw: no error, scores correlated 0.28 with
+# those of the same rows without it.
+@pytest.mark.parametrize('arg', ['train', 'query', 'posterior_data'])
+@pytest.mark.parametrize('kind', ['__getitem__', 'collate_fn'])
+def test_random_examples_are_refused_naming_the_argument(arg, kind, model, monkeypatch):
+    import bif_nbdev.bif as B
+    monkeypatch.setattr(B, 'calibrate', lambda *a, **k: pytest.fail('calibrated before checking the data'))
+    rnd = (DataLoader(_Augmented(*TRAIN), batch_size=16) if kind == '__getitem__' else
+           DataLoader(TensorDataset(*TRAIN), batch_size=16, collate_fn=_random_collate))
+    kw = dict(train=TRAIN, query=QUERY); kw[arg] = rnd
+    post = kw.pop('posterior_data', None)
+    with pytest.raises(ValueError, match=f'^{arg}: reading its first 8 examples twice gave different tensors'):
+        bif(model, kw['train'], kw['query'], cross_entropy_loss, posterior_data=post, progress=False, chains=2, draws=10)
+    monkeypatch.undo()  # a collate_fn without randomness is read as the tensors are
+    fixed = DataLoader(TensorDataset(*TRAIN), batch_size=16, collate_fn=lambda rows: torch.utils.data.default_collate(rows))
+    assert torch.equal(bif(model, fixed, QUERY, cross_entropy_loss, **HP).scores, bif(model, TRAIN, QUERY, cross_entropy_loss, **HP).scores)
+
+
+class _MeanPool(nn.Module):
+    "Embeddings averaged over the positions of a padded batch: over the pads too unless a mask is given."
+    def __init__(self):
+        super().__init__(); torch.manual_seed(0); self.emb, self.out = nn.Embedding(20, 8), nn.Linear(8, 2)
+    def forward(self, ids, mask=None):
+        e = self.emb(ids)
+        if mask is None: return self.out(e.mean(1))
+        return self.out((e * mask[..., None]).sum(1) / mask.sum(1, keepdim=True))
+
+
+def _padded(rows):
+    "Pad to the longest sequence of the batch: (ids, mask, label)."
+    L = max(len(s) for s, _ in rows); ids = torch.zeros(len(rows), L, dtype=torch.long); mask = torch.zeros(len(rows), L)
+    for i, (s, _) in enumerate(rows): ids[i, :len(s)] = s; mask[i, :len(s)] = 1
+    return ids, mask, torch.tensor([y for _, y in rows])
+
+
+# Padding to the batch's longest example with a model that pools over the pads: each example's loss depended on its batch
+# (0.16 alone, 0.36 among 50), and the scores on eval_batch_size (correlation 0.66 between 256 and 1): no error.
+def test_a_loss_that_depends_on_the_batch_is_refused():
+    g = torch.Generator().manual_seed(0)
+    rows = [(torch.randint(1, 20, (int(L),), generator=g), int(L) % 2) for L in torch.randint(2, 12, (40,), generator=g)]
+    loader = lambda rs: DataLoader(rs, batch_size=8, collate_fn=_padded)
+    unmasked = lambda m, b: nn.functional.cross_entropy(m(b[0]), b[2], reduction='none')
+    masked = lambda m, b: nn.functional.cross_entropy(m(b[0], b[1]), b[2], reduction='none')
+    with pytest.raises(ValueError, match="loss_fn's loss of example 0 depends on the other examples in its batch.*Mask the padding"):
+        bif(_MeanPool(), loader(rows[:34]), loader(rows[34:]), unmasked, **HP)
+    with pytest.raises(ValueError, match="query_loss_fn's loss of example .* depends on the other examples in its batch"):
+        bif(_MeanPool(), loader(rows[:34]), loader(rows[34:]), masked, query_loss_fn=unmasked, **HP)
+    r = bif(_MeanPool(), loader(rows[:34]), loader(rows[34:]), masked, **HP)  # masked: the same scores whatever the batches
+    assert torch.allclose(r.scores, bif(_MeanPool(), loader(rows[:34]), loader(rows[34:]), masked, eval_batch_size=1, **HP).scores, rtol=1e-4, atol=1e-8)
+
+
+# A DataLoader over a TensorDataset with its own collate_fn (here standardizing the inputs): the collate_fn was dropped and the
+# raw tensors sliced, so the scores were those of other inputs than the loader gives, with no error.
+def test_a_loaders_collate_fn_makes_the_batches_over_a_tensor_dataset(model):
+    def standardize(rows):
+        x, y = torch.utils.data.default_collate(rows); return (x - 0.5) * 2, y
+    r = bif(model, DataLoader(TensorDataset(*TRAIN), batch_size=16, collate_fn=standardize), QUERY, cross_entropy_loss, **HP)
+    ref = bif(model, ((X - 0.5) * 2, Y), QUERY, cross_entropy_loss, **HP)
+    assert torch.equal(r.scores, ref.scores)
+    assert not torch.allclose(r.scores, bif(model, TRAIN, QUERY, cross_entropy_loss, **HP).scores)
+
+
+# Small mistakes, each to be named: a torch criterion as loss_fn (it failed inside torch, naming the model's class); labels out
+# of range (the advice spoke of the order of the arguments); top_k of a query whose loss never moved listed rows in no order.
+def test_criteria_labels_and_constant_queries_are_named(model):
+    import warnings
+    with pytest.raises(TypeError, match=r"loss_fn is a torch criterion \(CrossEntropyLoss\).*loss_fn\(model, batch\)"):
+        bif(model, TRAIN, QUERY, nn.CrossEntropyLoss(reduction='none'), **HP)
+    with pytest.raises(TypeError, match=r"query_loss_fn is a torch criterion \(MSELoss\)"):
+        bif(model, TRAIN, QUERY, cross_entropy_loss, query_loss_fn=nn.MSELoss(), **HP)
+    bad = Y[:Q].clone(); bad[1] = 7
+    with pytest.raises(IndexError, match=r"out of bounds\. Check the labels of query: class indices must lie in \[0, C\)"):
+        bif(model, TRAIN, (X[:Q], bad), cross_entropy_loss, **HP)
+    unscored = Y[:Q].clone(); unscored[0] = -100  # query 0 has no loss at all
+    r = bif(model, TRAIN, (X[:Q], unscored), cross_entropy_loss, **HP)
+    with pytest.warns(UserWarning, match='Every training row scores exactly 0 for query 0'): r.top_k(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error'); r.top_k(1)
+
+
+# Left padding without position_ids: a GPT-2 classifier's loss of a text moved with the longest text of its batch (0.621 alone,
+# 0.672 in a batch), silently; right padding is exact.
+def test_left_padding_without_positions_is_refused_right_padding_runs():
+    from transformers import GPT2Config, GPT2ForSequenceClassification
+    g = torch.Generator().manual_seed(0)
+    rows = [(torch.randint(1, 50, (int(L),), generator=g), int(L) % 2) for L in torch.randint(3, 16, (30,), generator=g)]
+    def pad(rs, left):
+        L = max(len(s) for s, _ in rs); ids = torch.zeros(len(rs), L, dtype=torch.long); am = torch.zeros(len(rs), L, dtype=torch.long)
+        for i, (s, _) in enumerate(rs):
+            span = slice(L - len(s), L) if left else slice(0, len(s)); ids[i, span] = s; am[i, span] = 1
+        return ids, am, torch.tensor([y for _, y in rs])
+    loss = lambda m, b: nn.functional.cross_entropy(m(input_ids=b[0], attention_mask=b[1]).logits, b[2], reduction='none')
+    torch.manual_seed(0)
+    m = GPT2ForSequenceClassification(GPT2Config(vocab_size=50, n_embd=16, n_layer=1, n_head=2, n_positions=32, pad_token_id=0))
+    data = lambda left: [DataLoader(rs, batch_size=8, collate_fn=lambda b: pad(b, left)) for rs in (rows[:24], rows[24:])]
+    with pytest.raises(ValueError, match='depends on the other examples in its batch.*left padding without position_ids'):
+        bif(m, *data(True), loss, **HP)
+    assert bif(m, *data(False), loss, **HP).scores.shape == (24, 6)
+
+
+# Fields given as Python lists: a tuple of them failed with "object of type 'int' has no len()"; a tokenizer's lists, as a
+# BatchEncoding, named the field but not the fix.
+def test_fields_as_python_lists_say_to_make_tensors(model):
+    with pytest.raises(TypeError, match=r"^train: Got a tuple of Python lists.*torch.tensor"):
+        bif(model, (X.tolist(), Y.tolist()), QUERY, cross_entropy_loss, **HP)
+    with pytest.raises(TypeError, match=r"^query: Field 'x' is a list.*return_tensors='pt'"):
+        bif(model, TRAIN, {'x': X[:Q].tolist(), 'y': Y[:Q].tolist()}, cross_entropy_loss, **HP)

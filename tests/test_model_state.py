@@ -112,3 +112,76 @@ class Noisy(nn.Module):
 def test_a_random_forward_is_refused():
     with pytest.raises(ValueError, match="random in eval mode"):
         bif(Noisy(), TR, QU, cross_entropy_loss, **HP)
+
+
+# ================================================================================================ fourth new-user hunt
+# nn.Embedding(max_norm=...) rescales the rows it looks up, in place, at every forward: bif changed the user's trained weights
+# (a row of norm 1.0087 came back at 1.0), and each chain's weights between SGLD steps.
+def test_an_embedding_with_max_norm_is_refused_before_changing_the_model():
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Embedding(10, 4, max_norm=1.), nn.Flatten(), nn.Linear(8, 3))
+    with torch.no_grad(): m[0].weight.mul_(3)  # rows above max_norm, as an optimizer step after the last forward leaves them
+    w0 = m[0].weight.detach().clone()
+    ids = torch.randint(0, 10, (N + Q, 2), generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"Embeddings \['0'\] have max_norm set.*max_norm=None"):
+        bif(m, (ids[:N], Y[:N]), (ids[N:], Y[N:]), cross_entropy_loss, **HP)
+    assert torch.equal(m[0].weight, w0)
+
+
+# bif called under torch.no_grad() (an evaluation script's habit) failed with torch's "element 0 of tensors does not require
+# grad"; under torch.inference_mode(), or with weights made there, with messages that named neither.
+def test_grad_modes_of_the_caller():
+    m = mlp()
+    ref = bif(m, TR, QU, cross_entropy_loss, **HP)
+    with torch.no_grad(): r = bif(m, TR, QU, cross_entropy_loss, **HP)
+    assert torch.equal(r.scores, ref.scores) and torch.is_grad_enabled()
+    with torch.inference_mode():
+        with pytest.raises(RuntimeError, match=r'inside torch.inference_mode\(\).*call it outside'): bif(m, TR, QU, cross_entropy_loss, **HP)
+        made_there = mlp()
+    with pytest.raises(RuntimeError, match=r'made inside torch.inference_mode\(\).*copy.deepcopy'): bif(made_there, TR, QU, cross_entropy_loss, **HP)
+    import copy
+    assert torch.equal(bif(copy.deepcopy(made_there), TR, QU, cross_entropy_loss, **HP).scores, ref.scores)
+
+
+class _Stateful(nn.Module):
+    "Carries a summary of the last batch into the next call (a stateful RNN's hidden state, kept as a plain attribute)."
+    def __init__(self): super().__init__(); torch.manual_seed(0); self.lin, self.mem = nn.Linear(5, 3), None
+    def forward(self, x):
+        out = self.lin(x + (0 if self.mem is None else self.mem)); self.mem = x.detach().mean(0); return out
+
+
+# A forward that keeps state between calls was refused with a message naming fused kernels and randomness only.
+def test_a_forward_that_keeps_state_between_calls_is_named():
+    m = _Stateful()
+    with pytest.raises(ValueError, match='keeps state from one call to the next'): bif(m, TR, QU, cross_entropy_loss, **HP)
+    assert m.mem is None  # its attribute is back as it was (it stayed the last batch's summary)
+
+
+class _Counting(nn.Module):
+    def __init__(self): super().__init__(); torch.manual_seed(0); self.lin, self.calls = nn.Linear(5, 3), 0
+    def forward(self, x): self.calls += 1; self.last_input = x.detach(); return self.lin(x)
+
+
+# A forward that counts its calls and keeps its last input (a debugging habit): after bif, calls was 49 higher and
+# last_input a tensor of bif's; both are back as they were.
+def test_plain_attributes_a_forward_sets_come_back():
+    m = _Counting()
+    r = bif(m, TR, QU, cross_entropy_loss, **HP)
+    assert m.calls == 0 and not hasattr(m, 'last_input')
+    assert torch.equal(r.scores, bif(m, TR, QU, cross_entropy_loss, **HP).scores)  # a second run finds the model as the first did
+
+
+class _Clipped(nn.Module):
+    "Clips its weight inside forward (WGAN-style clipping put in the wrong place)."
+    def __init__(self): super().__init__(); torch.manual_seed(0); self.lin = nn.Linear(5, 3)
+    def forward(self, x):
+        with torch.no_grad(): self.lin.weight.clamp_(-0.3, 0.3)
+        return self.lin(x)
+
+
+# A forward that writes into its weights ran without a word, the user's weights clipped at the end and each chain's at every
+# step; now the first pass stops the run, naming the weights (it has clipped them once: no copy of the weights is kept).
+def test_a_forward_that_writes_its_weights_is_named():
+    m = _Clipped()
+    with pytest.raises(ValueError, match=r"forward wrote into its weights \['lin.weight'\] in place"):
+        bif(m, TR, QU, cross_entropy_loss, **HP)
