@@ -277,6 +277,12 @@ def hessian_extremes(post:LocalPosterior, examples:int=512, steps:int=30, seed:i
                 lanczos_steps=len(theta), examples=min(examples, post.n), hvp=kind)
 
 # %% ../nbs/05a_calibrate.ipynb #f35ac9da
+def _stiff_pairs(mu:Tensor, res:Tensor, deflate:int) -> Tensor:
+    "The Ritz pairs to deflate: converged (residual ≤ 5% of the value: eigenpairs enough) and above 1.5, the `deflate` largest of them."
+    stiff = (mu > 1.5) & (res <= 0.05 * mu)
+    if stiff.sum() > deflate: stiff &= mu >= mu[stiff].sort(descending=True).values[deflate - 1] if deflate else torch.zeros_like(stiff)
+    return stiff
+
 def fit_sampler_preconditioner(post:LocalPosterior, factors:dict, batch, steps:int=20, deflate:int=16, seed:int=0, eigenvalues:dict|None=None) -> tuple:
     """The Kronecker preconditioner with its scale set to the bulk of the preconditioned curvature and its converged stiffest Ritz
     directions deflated; and the largest curvature left, measured after the deflation (a short Lanczos run of its own)."""
@@ -286,13 +292,13 @@ def fit_sampler_preconditioner(post:LocalPosterior, factors:dict, batch, steps:i
     pre = pre.rescaled(scale)
     k3 = int(max(4, min(40, steps // 4))); k2 = max(4, steps - k3)
     deflate = min(deflate, 2 ** 26 // post.dim)  # the deflation keeps its r directions in memory: r·d numbers
-    mu, Z, res = preconditioned_ritz(post, pre, batch, k2, seed, hvp, vectors=deflate > 0)  # none to keep: no [m, d] Ritz vectors
-    stiff = (mu > 1.5) & (res <= 0.05 * mu)  # only converged Ritz pairs are eigenpairs enough to deflate
-    if stiff.sum() > deflate: stiff &= mu >= mu[stiff].sort(descending=True).values[deflate - 1] if deflate else torch.zeros_like(stiff)
+    chosen = lambda mu, res: _stiff_pairs(mu, res, deflate)  # only their Ritz vectors are built (none: no [m, d] vectors at all)
+    mu, Z, res = preconditioned_ritz(post, pre, batch, k2, seed, hvp, vectors=chosen if deflate > 0 else False)
+    stiff = chosen(mu, res)
     if stiff.any():
         to_dict, _ = _flat_ops(post)
-        pre.deflate({k: torch.stack([to_dict(z)[k] for z in Z[stiff]]) for k in post.center}, mu[stiff].to(Z))
-    left = preconditioned_ritz(post, pre, batch, k3, seed + 1, hvp)[0][-1].item() if stiff.any() else mu[-1].item()
+        pre.deflate({k: torch.stack([to_dict(z)[k] for z in Z]) for k in post.center}, mu[stiff].to(Z))
+    left = preconditioned_ritz(post, pre, batch, k3, seed + 1, hvp, vectors=False)[0][-1].item() if stiff.any() else mu[-1].item()
     return pre, dict(curvature_scale=scale, ritz_max=mu[-1].item(), deflated=int(stiff.sum()), precond_curvature=max(left, 1.0))
 
 # %% ../nbs/05a_calibrate.ipynb #e6a20ecf

@@ -118,8 +118,8 @@ def lanczos(op:Callable, # x ↦ H x on flat vectors [d] (`lanczos_dtype(d)` in,
             k:int=30, # Krylov steps (products)
             seed:int=0,
             device=None,
-            vectors:bool=True, # also return the Ritz vectors (else None)
-           ) -> tuple: # Ritz values [m] (ascending), Ritz vectors [m, d] or None, residual norms ‖Hu − θu‖ [m]; m ≤ k
+            vectors:bool|Callable=True, # return the Ritz vectors: True all, False none (None), or `f(values, residuals) -> bool mask [m]` the chosen ones
+           ) -> tuple: # Ritz values [m] (ascending), Ritz vectors [m or chosen, d] or None, residual norms ‖Hu − θu‖ [m]; m ≤ k
     """Ritz pairs of a symmetric operator after `k` Lanczos steps, with full reorthogonalization (the basis stays orthonormal).
     The basis and its arithmetic are in `lanczos_dtype(d)`: it holds k vectors of d numbers, and a float64 copy of each
     would double what a large model's calibration holds at its peak."""
@@ -139,14 +139,15 @@ def lanczos(op:Callable, # x ↦ H x on flat vectors [d] (`lanczos_dtype(d)` in,
     T = torch.diag(torch.tensor(al, dtype=torch.float64))
     if m > 1: T += torch.diag(torch.tensor(be[:m - 1], dtype=torch.float64), 1) + torch.diag(torch.tensor(be[:m - 1], dtype=torch.float64), -1)
     theta, S = torch.linalg.eigh(T)
-    U = None
-    if vectors:
-        U = torch.zeros(m, d, dtype=dt, device=Q[0].device)
-        for i in range(m):  # Ritz vectors, one basis vector at a time (no [m, d] float64 copy)
-            if dt == torch.float64: U += S[i].to(U)[:, None] * Q[i][None]
-            else:  # a large model: not even an [m, d] temporary
-                for r in range(m): U[r].add_(Q[i], alpha=S[i, r].item())
-    return theta, U, (b * S[-1].abs())  # the residual of a Ritz pair: β_m |last entry of its eigenvector of T|
+    res = b * S[-1].abs()  # the residual of a Ritz pair: β_m |last entry of its eigenvector of T|
+    if vectors is False or vectors is None: return theta, None, res
+    S = S if vectors is True else S[:, vectors(theta, res)]  # only the chosen Ritz vectors are built (each costs m·d)
+    U = torch.zeros(S.shape[1], d, dtype=dt, device=Q[0].device)
+    for i in range(m):  # Ritz vectors, one basis vector at a time (no [m, d] float64 copy)
+        if dt == torch.float64: U += S[i].to(U)[:, None] * Q[i][None]
+        else:  # a large model: not even an [m, d] temporary
+            for r in range(S.shape[1]): U[r].add_(Q[i], alpha=S[i, r].item())
+    return theta, U, res
 
 # %% ../nbs/03b_preconditioner.ipynb #28490352
 def _is_conv1d(m:nn.Module) -> bool: return type(m).__name__ == 'Conv1D' and hasattr(m, 'nf') and getattr(m, 'weight', None) is not None and m.weight.dim() == 2
@@ -505,8 +506,9 @@ def fit_preconditioner(post:LocalPosterior,
 
 # %% ../nbs/03b_preconditioner.ipynb #7182111d
 def preconditioned_ritz(post:LocalPosterior, pre:KroneckerPreconditioner, batch, steps:int=20, seed:int=0, hvp:Callable|None=None,
-                        vectors:bool=True) -> tuple:
-    "Ritz values (ascending), vectors [m, d] (flat, in the whitened coordinates z = R⁻¹w; None unless `vectors`) and residuals of Rᵀ(nβH + γI)R, by Lanczos."
+                        vectors:bool|Callable=True) -> tuple:
+    """Ritz values (ascending), vectors [m, d] (flat, in the whitened coordinates z = R⁻¹w; None unless `vectors`, only the chosen ones
+    where `vectors` is a function: see `lanczos`) and residuals of Rᵀ(nβH + γI)R, by Lanczos."""
     op = preconditioned_curvature(post, pre, batch, hvp)
     with eval_mode(post.model):
         return lanczos(lambda x: op(x[None].to(next(iter(post.center.values()))))[0].to(lanczos_dtype(post.dim)), post.dim, min(steps, post.dim),
