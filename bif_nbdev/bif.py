@@ -654,6 +654,7 @@ def check_fixed_examples(data:Examples, name:str, rows:int=8):
                      "DataCollatorForLanguageModeling). BIF reads every example again at every draw and scores it as one fixed example, "
                      f"so the scores would mix in the randomness: pass {name} without its random transforms (e.g. the evaluation transform).")
 
+# %% ../nbs/05_bif.ipynb #ac7337a7
 @torch.no_grad()
 def check_rows_independent(model:nn.Module, data:Examples, loss_fn:Callable, losses:Tensor, device=None, name:str='loss_fn',
                            batch_size:int=256):

@@ -136,9 +136,10 @@ class Examples:
         self.collate_fn = collate_fn or default_collate
         if len(self) == 0: raise ValueError("The data set is empty: influence needs at least one example.")
 
-    def __len__(self): return self.tensors[0].shape[0] if self.tensors is not None else len(self.dataset)
-
 # %% ../nbs/00_core.ipynb #d85fcdc4
+@patch
+def __len__(self:Examples): return self.tensors[0].shape[0] if self.tensors is not None else len(self.dataset)
+
 @patch
 def __repr__(self:Examples):
     kind = ('tensors' if self.tensors is not None else type(self.dataset.columns).__name__ if isinstance(self.dataset, Columns)
