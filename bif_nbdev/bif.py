@@ -47,7 +47,7 @@ def chain_losses(post:LocalPosterior, params:dict, examples:Examples, batch_size
         batch = to_device(batch, post.device)
         loop = lambda: torch.stack([post.losses({k: v[c] for k, v in params.items()}, batch) for c in range(C)])
         vmapped = lambda: torch.func.vmap(post.losses, in_dims=(0, None))(params, batch)
-        if vectorize is True: l = vmapped()
+        if vectorize is True: l = forced_vmap(post, 'losses', vmapped)
         elif vectorize == 'auto' and _vmap_pays(post, min(batch_size or examples.default_batch_size or 256, n - s), C):
             l, _ = try_vmap(post, 'losses', vmapped, loop)
         else: l = loop()
@@ -88,7 +88,7 @@ def _chain_losses_rest(post, params, examples, batch_size, seq_len, vectorize, i
         return torch.func.vmap(lambda p, x: post.losses(p, retyped(x, b)), in_dims=(0, 0))(params, plain_tree(b))
     for s in range(0, m, bs):
         rows = rest[:, s:s + bs]
-        if vectorize is True: l = vmapped(rows)
+        if vectorize is True: l = forced_vmap(post, 'rest losses', lambda: vmapped(rows))
         elif vm: l, _ = try_vmap(post, 'rest losses', lambda: vmapped(rows), lambda: [one(c, rows) for c in range(C)])
         else: l = [one(c, rows) for c in range(C)]
         for c in range(C): _place(out, c, rows[c], l[c])

@@ -16,7 +16,7 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['SCHEMES', 'example_loss', 'SGLDDivergence', 'LocalPosterior', 'chain_seed', 'ChainState', 'init_chains',
-           'select_chains', 'plain_tree', 'retyped', 'chain_batch_index', 'chain_batches', 'try_vmap',
+           'select_chains', 'plain_tree', 'retyped', 'chain_batch_index', 'chain_batches', 'try_vmap', 'forced_vmap',
            'potential_grads', 'chain_noise', 'StepGradients', 'sgld_gradients', 'sgld_update', 'sgld_step',
            'run_chains']
 
@@ -220,12 +220,24 @@ def try_vmap(post:LocalPosterior, kind:str, vmapped:Callable, looped:Callable):
                       "loop instead (pass vectorize=False to silence this).")
     return out, not slow
 
+# %% ../nbs/03_sgld.ipynb #61e313ef
+def forced_vmap(post:LocalPosterior, kind:str, vmapped:Callable):
+    """`vectorize=True`: `vmapped()`, where a first pass of this `kind` that fails says what to pass instead. The loss already
+    ran without vmap on these examples (`bif` checks it at w*), so a failure here is most likely vmap's."""
+    if post.vmap_ok.get(kind): return vmapped()
+    try: out = vmapped()
+    except Exception as e:
+        raise RuntimeError(f"vectorize=True: torch.func.vmap could not run the model over the chains ({type(e).__name__}: {str(e)[:300]}). "
+                           "Pass vectorize='auto' (it falls back to a loop over chains where vmap fails) or vectorize=False.") from e
+    post.vmap_ok[kind] = True
+    return out
+
 # %% ../nbs/03_sgld.ipynb #p07ngrad
 def potential_grads(post:LocalPosterior, state:ChainState, batch, vectorize='auto', keep_losses:bool=False):
     """∇U for every chain (dict of [C, *shape]) and each chain's minibatch mean loss [C]; `vectorize` in (True, False, 'auto').
     With `keep_losses` the second item is (mean loss [C], per-example losses [C, B] or [C, B, S]) of the same forward pass."""
     loop = lambda: _grads_loop(post, state.params, batch, keep_losses)
-    if vectorize is True: return _grads_vmap(post, state.params, batch, keep_losses), True
+    if vectorize is True: return forced_vmap(post, 'grads', lambda: _grads_vmap(post, state.params, batch, keep_losses)), True
     if vectorize == 'auto' and _vmap_pays(post, post.batch_size, state.chains):
         return try_vmap(post, 'grads', lambda: _grads_vmap(post, state.params, batch, keep_losses), loop)
     return loop(), False

@@ -785,3 +785,19 @@ def test_fields_as_python_lists_say_to_make_tensors(model):
         bif(model, (X.tolist(), Y.tolist()), QUERY, cross_entropy_loss, **HP)
     with pytest.raises(TypeError, match=r"^query: Field 'x' is a list.*return_tensors='pt'"):
         bif(model, TRAIN, {'x': X[:Q].tolist(), 'y': Y[:Q].tolist()}, cross_entropy_loss, **HP)
+
+
+def test_vectorize_true_on_a_model_vmap_cannot_run_names_the_argument():
+    "vectorize=True and a forward with a Python branch on a tensor's value: torch's raw vmap error became one naming vectorize."
+    class Gate(nn.Module):
+        def __init__(self): super().__init__(); self.lin = nn.Linear(3, 2)
+        def forward(self, x): return self.lin(x) if x.sum().item() > -1e9 else -self.lin(x)
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.randn(40, 3, generator=g), torch.randint(0, 2, (40,), generator=g)
+    model = Gate()
+    with pytest.raises(RuntimeError, match="vectorize='auto'"):
+        bif(model, (X, y), (X[:4], y[:4]), cross_entropy_loss, chains=2, draws=4, burnin=2, eps=1e-3, nbeta=40., gamma=10.,
+            vectorize=True, progress=False)
+    r = bif(model, (X, y), (X[:4], y[:4]), cross_entropy_loss, chains=2, draws=4, burnin=2, eps=1e-3, nbeta=40., gamma=10.,
+            vectorize='auto', progress=False)
+    assert torch.isfinite(r.scores).all()
