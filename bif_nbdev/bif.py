@@ -24,8 +24,9 @@ __all__ = ['SIGN_NOTE', 'RESULT_FORMAT', 'CHECKPOINT_FORMAT', 'AUTO_BLOCK', 'cha
            'warn_constant_rows', 'per_sequence', 'top_k', 'tensor_checksum', 'write_tensors', 'read_tensors', 'save',
            'load_result', 'run_fingerprint', 'check_checkpoint_path', 'SamplingArguments', 'check_model', 'model_guard',
            'check_depends_on_weights', 'check_token_layout', 'check_loss_shape', 'check_fixed_examples',
-           'check_rows_independent', 'named_examples', 'check_posterior_data', 'losses_at_center', 'stats_memory',
-           'check_stats_memory', 'sample', 'sampling_cost', 'bif', 'plot_traces', 'plot_scores', 'top_k_table']
+           'rows_to_check', 'check_rows_independent', 'named_examples', 'check_posterior_data', 'losses_at_center',
+           'stats_memory', 'check_stats_memory', 'sample', 'sampling_cost', 'bif', 'plot_traces', 'plot_scores',
+           'top_k_table']
 
 # %% ../nbs/05_bif.ipynb #5466e4ef
 def _in_order(examples:Examples, batch_size:int|None):
@@ -655,19 +656,24 @@ def check_fixed_examples(data:Examples, name:str, rows:int=8):
                      f"so the scores would mix in the randomness: pass {name} without its random transforms (e.g. the evaluation transform).")
 
 # %% ../nbs/05_bif.ipynb #ac7337a7
+def rows_to_check(n:int) -> list:
+    "The rows `check_rows_independent` evaluates alone: the first two, the middle one and the last."
+    return sorted({0, 1, n // 2, n - 1})
+
 @torch.no_grad()
 def check_rows_independent(model:nn.Module, data:Examples, loss_fn:Callable, losses:Tensor, device=None, name:str='loss_fn',
                            batch_size:int=256):
     """Per-example losses must not depend on which other examples share the batch: BIF evaluates them in the batches of its
     passes and in random SGLD minibatches. Checked on a few rows spread over `data`, each alone against its loss in `losses`
-    (computed in batches of `batch_size`): padding to the batch's longest example without masking it out shows here."""
+    (computed in batches of `batch_size`; NaN where not kept, except at the rows `rows_to_check` names): padding to the batch's
+    longest example without masking it out shows here."""
     if losses.dim() != 1 or len(data) < 2: return
     n = len(data)
     low = (torch.float16, torch.bfloat16)  # half precision: rounding moves with the batch's shape, more loosely compared
     half = losses.dtype in low or any(p.dtype in low for p in model.parameters())
-    scale = losses.float().abs().mean().item()
+    scale = losses.float().abs().nanmean().item()
     with eval_mode(model):
-        for i in sorted({0, 1, n // 2, n - 1}):
+        for i in rows_to_check(n):
             alone = loss_fn(model, to_device(data.batch([i]), device)).reshape(-1)[0].float().item()
             ref = losses[i].float().item()
             # rounding differs with the batch's shape (float32: ~1e-7 relative; bfloat16 under autocast: ~1e-3); a padding mistake
@@ -733,13 +739,18 @@ def _check_center_losses(l:Tensor, which:str, fix:str="fix the model or loss_fn 
 
 @torch.no_grad()
 def _posterior_losses(model, ex:Examples, loss_fn:Callable, batch_size, device):
-    "Every batch of `posterior_data`, its losses checked (shape, dtype, finite) and dropped: a corpus's losses are not kept."
-    bs, where = batch_size or ex.default_batch_size or 256, 'loss_fn (on posterior_data)'
+    """Every batch of `posterior_data`, its losses checked (shape, dtype, finite, independent of the batch) and dropped: a corpus's
+    losses are not kept, only those of the few rows `check_rows_independent` evaluates alone."""
+    bs, where, n = batch_size or ex.default_batch_size or 256, 'loss_fn (on posterior_data)', len(ex)
+    kept = torch.full((n,), float('nan'))
     with eval_mode(model):
         for s, b in ex.batches(bs):
-            l = check_losses(loss_fn(model, to_device(b, device)), min(bs, len(ex) - s), where)
+            l = check_losses(loss_fn(model, to_device(b, device)), min(bs, n - s), where)
             _check_center_losses(l, 'posterior_data', "look for NaN or inf in those rows of posterior_data, or fix the model or loss_fn", s)
             if s == 0: check_loss_shape(model, ex, loss_fn, l, device, where)
+            rows = [i for i in rows_to_check(n) if s <= i < s + len(l)]
+            if l.dim() == 1 and rows: kept[rows] = l[[i - s for i in rows]].detach().float().cpu()
+    if l.dim() == 1: check_rows_independent(model, ex, loss_fn, kept, device, where, bs)
 
 # %% ../nbs/05_bif.ipynb #417891b5
 def check_posterior_data(model:nn.Module, post:Examples, loss_fn:Callable, batch_size:int=256, device=None):
