@@ -633,10 +633,6 @@ def check_loss_shape(model:nn.Module, data:Examples, loss_fn:Callable, losses:Te
                          "y [B]: return one loss per example, shape [B] (e.g. reshape pred to [B]).")
 
 # %% ../nbs/05_bif.ipynb #e10b91cb
-def _leaves(batch) -> list:
-    "The tensors of a (nested) batch, in order."
-    out = []; tree_map(lambda t: out.append(t) or t, batch); return out
-
 def _same_values(a:Tensor, b:Tensor) -> bool:
     "Whether two tensors hold the same values (NaN where NaN)."
     if a.shape != b.shape or a.dtype != b.dtype: return False
@@ -648,7 +644,7 @@ def check_fixed_examples(data:Examples, name:str, rows:int=8):
     example, so random ones would add their noise to every score. Checked on the first `rows` examples, read twice."""
     if data.tensors is not None: return  # tensors are read as they are
     idx = list(range(min(rows, len(data))))
-    a, b = _leaves(data.batch(idx)), _leaves(data.batch(idx))
+    a, b = tree_leaves(data.batch(idx)), tree_leaves(data.batch(idx))
     if len(a) == len(b) and all(_same_values(x, y) for x, y in zip(a, b)): return
     raise ValueError(f"{name}: reading its first {len(idx)} examples twice gave different tensors: its Dataset's __getitem__ or its "
                      "collate_fn is random (a data augmentation such as a random crop, flip or noise; the random masking of "
@@ -701,8 +697,8 @@ _DATA_ARGS = {'training': 'train', 'query': 'query', 'posterior': 'posterior_dat
 
 def _loss_call_error(e:Exception, ex:Examples, name:str, which:str) -> Exception:
     "`e`, raised inside the loss `name` on the `which` examples, as an error of its type that says how the loss was called and what to check."
-    arg, b, shapes, dtypes = _DATA_ARGS[which], ex.batch([0]), [], []
-    tree_map(lambda t: shapes.append(list(t.shape)) or dtypes.append(str(t.dtype).replace('torch.', '')) or t, b)
+    arg, b = _DATA_ARGS[which], ex.batch([0])
+    shapes, dtypes = [list(t.shape) for t in tree_leaves(b)], [str(t.dtype).replace('torch.', '') for t in tree_leaves(b)]
     advice = (f"Check the labels of {arg}: class indices must lie in [0, C) for a model with C outputs (or be the loss's ignore_index, "
               "-100 by default)." if isinstance(e, IndexError) and 'out of bounds' in str(e) else
               f"Check that {arg} has the shapes and dtypes the model and {name} take (the number of input features; float inputs in the "

@@ -16,9 +16,9 @@ from torch.utils.data.dataloader import default_collate
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['tree_map', 'Columns', 'Examples', 'as_examples', 'to_device', 'cross_entropy_loss', 'squared_loss', 'check_losses',
-           'eval_mode', 'per_example_losses', 'trainable_params', 'flatten_params', 'unflatten_params', 'eager_model',
-           'functional_loss', 'make_generator']
+__all__ = ['tree_map', 'tree_leaves', 'Columns', 'Examples', 'as_examples', 'to_device', 'cross_entropy_loss', 'squared_loss',
+           'check_losses', 'eval_mode', 'per_example_losses', 'trainable_params', 'flatten_params', 'unflatten_params',
+           'eager_model', 'functional_loss', 'make_generator']
 
 # %% ../nbs/00_core.ipynb #97937bb7
 def _rebuild(kind:type, items, plain:type):
@@ -37,6 +37,10 @@ def tree_map(fn:Callable, # applied to every tensor
     if isinstance(batch, tuple): return _rebuild(type(batch), [tree_map(fn, v) for v in batch], tuple)
     if isinstance(batch, list): return _rebuild(type(batch), [tree_map(fn, v) for v in batch], list)
     return batch
+
+def tree_leaves(batch) -> list:
+    "The tensors of a (nested) batch, in the order `tree_map` visits them."
+    out = []; tree_map(lambda t: out.append(t) or t, batch); return out
 
 # %% ../nbs/00_core.ipynb #550f2710
 def _field(x, name:str) -> Tensor:

@@ -51,8 +51,7 @@ def hvp_fn(post:LocalPosterior, batch) -> Callable:
 # %% ../nbs/03b_preconditioner.ipynb #51bfbabe
 def _first_rows(batch) -> int:
     "The number of examples in a batch: the first dimension of its first tensor."
-    leaves = []
-    tree_map(lambda t: leaves.append(t) or t, batch)
+    leaves = tree_leaves(batch)
     if not leaves: raise ValueError("A batch holds no tensors.")
     return leaves[0].shape[0]
 
