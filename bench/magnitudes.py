@@ -23,7 +23,8 @@ def survey(draws:int):
     for seed in range(draws):
         model, train, query, sol = noisy_linreg(1.0, seed=seed)
         n = len(train[0])
-        cal = calibrate(model, train, squared_loss, budget=sampling_cost(SamplingArguments(), n, len(query[0]), default_batch_size(n)))
+        cal = calibrate(model, train, squared_loss, budget=sampling_cost(SamplingArguments(), n, len(query[0]), default_batch_size(n)),
+                        scheme='lm')   # the closed form is the Leimkuhler-Matthews recursion's
         X, Y, Xq, Yq = with_ones(train[0]), train[1].double(), with_ones(query[0]), query[1].double()
         slope = lambda c, **kw: _slope_of(sampler_covariance(c, X, Y, sol, **kw)[0], c, X, Y, Xq, Yq, sol)
         _, Sigma = sampler_covariance(cal, X, Y, sol)
@@ -34,7 +35,7 @@ def survey(draws:int):
         e, Q = torch.linalg.eigh(F)
         F_ek = Q @ torch.diag(torch.diag(Q.T @ Sigma @ Q)) @ Q.T                         # EK-FAC: its eigenbasis, eigenvalues refitted
         F_tr = F * (torch.trace(M @ Sigma) / torch.trace(M @ F))                        # one scalar: the traces matched
-        cal8 = calibrate(model, train, squared_loss, budget=sampling_cost(SamplingArguments(), n, len(query[0]), default_batch_size(n)), batch_noise=0.8)
+        cal8 = calibrate(model, train, squared_loss, budget=sampling_cost(SamplingArguments(), n, len(query[0]), default_batch_size(n)), batch_noise=0.8, scheme='lm')
         r = [slope(cal), slope(cal, fisher=Sigma), slope(cal, fisher=F_ek), slope(cal, fisher=F_tr), slope(cal8)]
         rows.append(r)
         print(f"{seed:4d} {cal.batch_size:4d} " + ' '.join(f"{x:7.3f}" for x in r), flush=True)

@@ -319,6 +319,7 @@ def print_tables(res, file=sys.stdout, wide=False):
 
 
 EKFAC_HEUR = 'EK-FAC (heuristic: 0.1 × mean eigenvalue per module)'
+LM_LABEL = "BIF (scheme 'lm', former default)"
 
 
 def print_summary(res, file=sys.stdout):
@@ -329,26 +330,31 @@ def print_summary(res, file=sys.stdout):
     p = lambda *a: print(*a, file=file)
     best_if = lambda ms: next((v for k, v in ms.items() if k.startswith('exact IF (best')), None)
     prev = 'BIF (defaults: 8×200)'
+    lm = any(LM_LABEL in st['methods'] for st in res['settings'].values())   # the 'lm' scheme beside the 'baoab' default
     p('| half | setting | ceiling 2r/(1+r) | exact IF (best λ, optimistic) | EK-FAC (heur.) | BIF, previous defaults (8×200) '
-      '| **BIF (defaults)** | BIF − EK-FAC | time BIF / EK-FAC | BIF ε, ESS, R̂, chains kept |')
-    p('|---|---|---|---|---|---|---|---|---|---|')
+      + ("| BIF, scheme 'lm' (former default): LDS, s " if lm else '') + '| **BIF (defaults)** | BIF − EK-FAC | time BIF / EK-FAC | BIF ε, ESS, R̂, chains kept |')
+    p('|---|---|---|---|---|---|---|---|---|---|' + ('---|' if lm else ''))
     halves = {}
     for n, st in res['settings'].items():
         ms = st['methods']; b, e, o, x = ms.get('BIF (defaults)'), ms.get(EKFAC_HEUR), ms.get(prev), best_if(ms)
         if not (b and e and 'lds' in b and 'lds' in e): continue
         f = lambda v: f"{v['lds']:.3f} ± {v['se']:.3f}" if v and 'lds' in v else '–'
         diff, se = b['lds'] - e['lds'], math.hypot(b['se'], e['se'])
-        halves.setdefault(st['half'], []).append((b['lds'], e['lds'], b['se'], e['se'], b['seconds'] / e['seconds']))
-        p(f"| {st['half']} | {n} | {st['ceiling']['spearman_brown']:.2f} | {f(x)} | {f(e)} | {f(o)} | **{f(b)}** | "
+        v = ms.get(LM_LABEL)
+        halves.setdefault(st['half'], []).append((b['lds'], e['lds'], b['se'], e['se'], b['seconds'] / e['seconds'],
+                                                  v['lds'] if v and 'lds' in v else float('nan'))); lm_cell = (f"{f(v)}, {v['seconds']:.1f} | " if v and 'lds' in v else '– | ') if lm else ''
+        p(f"| {st['half']} | {n} | {st['ceiling']['spearman_brown']:.2f} | {f(x)} | {f(e)} | {f(o)} | {lm_cell}**{f(b)}** | "
           f"{diff:+.3f} ± {se:.3f} | {b['seconds'] / e['seconds']:.0f}× | {b['eps']:.3g}, {b['ess']:.0f}, {b['rhat']:.3f}, {b['chains_kept']} |")
     p('')
-    p('| half | settings | mean LDS, BIF (defaults) | mean LDS, EK-FAC (heur.) | mean difference ± SE | median time ratio |')
-    p('|---|---|---|---|---|---|')
+    p('| half | settings | mean LDS, BIF (defaults) | mean LDS, EK-FAC (heur.) | mean difference ± SE | median time ratio |'
+      + (" mean LDS, BIF scheme 'lm' |" if lm else ''))
+    p('|---|---|---|---|---|---|' + ('---|' if lm else ''))
     for h, rows in halves.items():
         k = len(rows); mb = sum(r[0] for r in rows) / k; me = sum(r[1] for r in rows) / k
         se = math.sqrt(sum(r[2] ** 2 + r[3] ** 2 for r in rows)) / k
         ratios = sorted(r[4] for r in rows)
-        p(f"| {h} | {k} | {mb:.3f} | {me:.3f} | {mb - me:+.3f} ± {se:.3f} | {ratios[k // 2]:.0f}× |")
+        p(f"| {h} | {k} | {mb:.3f} | {me:.3f} | {mb - me:+.3f} ± {se:.3f} | {ratios[k // 2]:.0f}× |"
+          + (f" {sum(r[5] for r in rows) / k:.3f} |" if lm else ''))
 
 
 def main():

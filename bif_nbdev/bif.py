@@ -353,6 +353,8 @@ def _save_checkpoint(path, state:ChainState, stats:dict, traces:dict, cfg:dict, 
     for i, g in enumerate(state.generators): t[f'gen.{i}'] = g.get_state()
     if state.prev_noise is not None:
         for k, v in state.prev_noise.items(): t[f'noise.{k}'] = v
+    if state.velocity is not None:
+        for k, v in state.velocity.items(): t[f'velocity.{k}'] = v
     for name, sc in stats.items():
         for k, v in sc.state_dict().items(): t[f'stats.{name}.{k}'] = v
     for k, v in traces.items():
@@ -892,6 +894,7 @@ def _resume_run(path, post:LocalPosterior, a:SamplingArguments, cfg:dict, device
     for k in state.params: state.params[k] = t[f'params.{k}'].to(device).clone()
     for i, g in enumerate(state.generators): g.set_state(t[f'gen.{i}'])
     if any(k.startswith('noise.') for k in t): state.prev_noise = {k: t[f'noise.{k}'].to(device).clone() for k in state.params}
+    if any(k.startswith('velocity.') for k in t): state.velocity = {k: t[f'velocity.{k}'].to(device).clone() for k in state.params}
     stats = _new_stats(a, cfg, len(ids), device)
     for name, sc in stats.items():
         prefix = f'stats.{name}.'

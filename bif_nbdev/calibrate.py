@@ -17,8 +17,9 @@ from .precond import *
 # %% auto #0
 __all__ = ['BURNIN_CAP', 'FULL_PROBE', 'check_int', 'check_float', 'check_choice', 'arg', 'Arguments', 'split_arguments',
            'CalibrationArguments', 'Calibration', 'slow_mixing_note', 'weights_checksum', 'fit_record',
-           'hessian_extremes', 'fit_sampler_preconditioner', 'damping_rule', 'minibatch_kappa', 'noise_capped_eps',
-           'noise_batch_size', 'stability_probe', 'default_batch_size', 'lanczos_budget', 'calibrate']
+           'hessian_extremes', 'fit_sampler_preconditioner', 'damping_rule', 'baoab_noise_unit', 'minibatch_kappa',
+           'noise_capped_eps', 'noise_batch_size', 'stability_probe', 'default_batch_size', 'lanczos_budget',
+           'calibrate']
 
 # %% ../nbs/05a_calibrate.ipynb #841589ea
 def check_int(name:str, v, lo:int=1, none_ok:bool=False) -> int|None:
@@ -91,11 +92,11 @@ class CalibrationArguments(Arguments):
     eps: float|None = arg(None, "SGLD step size ε (default: eps_factor / the largest preconditioned curvature)")
     batch_size: int|None = arg(None, "SGLD minibatch size (default: at least max(32, n/8), raised with the minibatch correction until its noise is at most `batch_noise` of the injected noise; at most n)")
     precond: object = arg('auto', "'auto' or 'kfac' (Kronecker blocks on linear, Conv1D, embedding and conv layers), None, a {name: tensor} diagonal, or an object with apply/sqrt")
-    scheme: str = arg('lm', "'lm' (Leimkuhler-Matthews) or 'sgld' (Euler-Maruyama, the paper's update)")
+    scheme: str = arg('auto', "'auto': 'baoab' (underdamped Langevin) where the Kronecker preconditioner is fitted (its friction is set in that preconditioner's units), else 'lm' (Leimkuhler-Matthews); or 'baoab', 'lm', 'sgld' (Euler-Maruyama, the paper's update)")
     damping_factor: float = arg(2.0, "damping ≥ damping_factor·|λ_min(H)| (the posterior must be proper at second order)")
     damping_floor: float = arg(1e-4, "damping ≥ damping_floor·λ_max(H) (for a model at an exact minimum)")
     locality: bool = arg(True, "raise nβ (keeping the damping) until the prior's spread per weight, 1/√γ, is at most the weights' RMS")
-    eps_factor: float|None = arg(None, "ε times the largest preconditioned curvature (default: 0.5 for 'lm', 0.2 for 'sgld')")
+    eps_factor: float|None = arg(None, "ε times the largest preconditioned curvature (default: 0.5 for 'lm' and 'baoab', 0.2 for 'sgld')")
     probe_steps: int|None = arg(None, "steps of the stability probe (8 chains from w*; default: 100, fewer on a small sampling budget, none under 5)")
     probe_localize: float = arg(4.0, "when the stability probe had to halve the step h times (or gave up) and neither nβ nor γ was given, nβ and γ are multiplied by this to the power h (the damping kept) and the preconditioner, step and probe chosen again, kept if that allows a larger step: chains that meet a stiffer curvature than at w* have gone too far from it (1: halve the step only; pass nbeta to keep β = 1)")
     minibatch_correction: bool = arg(True, "remove the minibatch gradient's noise from the injected noise (needs the Kronecker preconditioner)")
@@ -122,7 +123,7 @@ def check(self:CalibrationArguments):
                       "Leave gamma unset for the calibrated localization.")
     self._set('eps', check_float('eps', self.eps))
     self._set('batch_size', check_int('batch_size', self.batch_size, 1, none_ok=True))
-    check_choice('scheme', self.scheme, SCHEMES)
+    check_choice('scheme', self.scheme, SCHEMES + ('auto',))
     self._set('damping_factor', check_float('damping_factor', self.damping_factor, zero_ok=True, none_ok=False))
     self._set('damping_floor', check_float('damping_floor', self.damping_floor, zero_ok=True, none_ok=False))
     self._set('eps_factor', check_float('eps_factor', self.eps_factor))
@@ -152,7 +153,7 @@ class Calibration:
     gamma: float # localization γ
     eps: float # step size ε
     batch_size: int # SGLD minibatch size
-    scheme: str # 'lm' or 'sgld'
+    scheme: str # 'lm', 'sgld' or 'baoab'
     precond: object = None # None, a {name: tensor} diagonal, or a preconditioner object (e.g. KroneckerPreconditioner)
     precond_kind: str|None = None # 'kfac' when the calibration fitted the Kronecker preconditioner
     kappa: float = 0. # the minibatch noise correction: each preconditioned direction's noise is scaled by √(1 − κ f/λ)
@@ -175,8 +176,9 @@ BURNIN_CAP = 5000  # the most steps `default_burnin` gives
 @patch
 def burnin_needed(self:Calibration) -> int:
     """With a matrix preconditioner (curvature ≈ 1 in its bulk, relaxing by a factor e every 2/ε steps) 16/ε steps, at least 50;
-    without, 1/(εγ) (half the e-folding time 2/(εγ) of the flattest damped direction), at least 100."""
-    if hasattr(self.precond, 'apply'): return int(max(50, math.ceil(16 / self.eps)))
+    without, 1/(εγ) (half the e-folding time 2/(εγ) of the flattest damped direction), at least 100. 'baoab' with a matrix
+    preconditioner: 8/√ε (critically damped, the bulk relaxes by e every 1/h = 1/√ε steps)."""
+    if hasattr(self.precond, 'apply'): return int(max(50, math.ceil(8 / math.sqrt(self.eps) if self.scheme == 'baoab' else 16 / self.eps)))
     return int(max(100, math.ceil(1 / (self.eps * self.gamma))) if self.gamma > 0 else 100)
 
 @patch
@@ -308,8 +310,14 @@ def damping_rule(lambda_min:float, lambda_max:float, factor:float=2.0, floor:flo
     if not d > 0: raise ValueError("The Hessian at w* shows no curvature we could measure (λ_max ≤ 0): pass gamma (or damping) explicitly.")
     return d
 
+def baoab_noise_unit(eps:float, friction:float=FRICTION) -> float:
+    "'baoab': a kick's minibatch noise h²Σ over the O step's (1 − c²), per unit of Σ (h = √ε, c = e^{−ζh})."
+    return eps / -math.expm1(-2 * friction * math.sqrt(eps))
+
 def minibatch_kappa(eps:float, nbeta:float, batch_size:int, n:int, scheme:str) -> float:
-    "κ = (ε/4)(nβ)²(1 − B/n)/B, divided by 1 − ε/4 for 'lm': the minibatch noise per unit f/λ, relative to the injected noise."
+    """κ = (ε/4)(nβ)²(1 − B/n)/B, divided by 1 − ε/4 for 'lm' (for 'baoab' ε/(1 − c²) in place of ε/4): the minibatch noise
+    per unit f/λ, relative to the injected noise."""
+    if scheme == 'baoab': return baoab_noise_unit(eps) * nbeta ** 2 * (1 - batch_size / n) / batch_size
     k = eps / 4 * nbeta ** 2 * (1 - batch_size / n) / batch_size
     return k / (1 - eps / 4) if scheme == 'lm' else k
 
@@ -317,6 +325,11 @@ def noise_capped_eps(eps:float, nbeta:float, batch_size:int, n:int, scheme:str, 
     "The largest ε ≤ `eps` with κ·max f/λ ≤ `cap`, so that the correction never has to remove more noise than it injects."
     x = nbeta ** 2 * (1 - batch_size / n) / batch_size * max_ratio
     if x <= 0: return eps
+    if scheme == 'baoab':  # κ grows with ε: bisect for κ·x = cap
+        if baoab_noise_unit(eps) * x <= cap: return eps
+        lo, hi = 0., eps
+        for _ in range(60): lo, hi = ((lo + hi) / 2, hi) if baoab_noise_unit((lo + hi) / 2) * x <= cap else (lo, (lo + hi) / 2)
+        return lo
     bound = 4 * cap / (x + cap) if scheme == 'lm' else 4 * cap / x
     return min(eps, bound)
 
@@ -324,7 +337,8 @@ def noise_capped_eps(eps:float, nbeta:float, batch_size:int, n:int, scheme:str, 
 def noise_batch_size(eps:float, nbeta:float, n:int, scheme:str, max_ratio:float, cap:float=0.8) -> int:
     "The smallest minibatch whose gradient noise at step `eps` is at most `cap` of the injected noise in every direction (n: full batch)."
     if max_ratio <= 0: return 1
-    room = 4 * cap * ((1 - eps / 4) if scheme == 'lm' else 1) / (eps * nbeta ** 2 * max_ratio)  # the largest (1 − B/n)/B allowed
+    if scheme == 'baoab': room = cap / (baoab_noise_unit(eps) * nbeta ** 2 * max_ratio)
+    else: room = 4 * cap * ((1 - eps / 4) if scheme == 'lm' else 1) / (eps * nbeta ** 2 * max_ratio)  # the largest (1 − B/n)/B allowed
     return int(min(n, math.ceil(1 / (room + 1 / n))))
 
 def stability_probe(post:LocalPosterior, eps:float, precond, scheme:str, kappa_at:Callable, steps:int=30, chains:int=4, seed:int=0,
@@ -437,7 +451,7 @@ def _choose_step(model, ex:Examples, loss_fn, a:CalibrationArguments, info:dict,
     minibatch is then enlarged to `batch_noise`, which never lets the step grow (a quieter probe accepts larger steps than
     the long run can take)."""
     n = len(ex)
-    eps_factor = a.eps_factor or (0.5 if a.scheme == 'lm' else 0.2)
+    eps_factor = a.eps_factor or (0.5 if a.scheme in ('lm', 'baoab') else 0.2)
     if a.eps is not None: eps = a.eps
     elif kind == 'kfac': eps = eps_factor / info['precond_curvature']
     else: eps = eps_factor / (nbeta * info['lambda_max'] + gamma)
@@ -449,13 +463,14 @@ def _choose_step(model, ex:Examples, loss_fn, a:CalibrationArguments, info:dict,
             B_step = max(B, noise_batch_size(eps, nbeta, n, a.scheme, mr))
             B = max(B_step, noise_batch_size(eps, nbeta, n, a.scheme, mr, a.batch_noise))
         if a.eps is None: eps = noise_capped_eps(eps, nbeta, B_step, n, a.scheme, mr)
-    kappa_at = lambda e, b: minibatch_kappa(e, nbeta, b, n, a.scheme) if correct and b < n else 0.
+    kappa_at = lambda e, b, scheme=a.scheme: minibatch_kappa(e, nbeta, b, n, scheme) if correct and b < n else 0.
     probe = a.probe_steps if a.probe_steps is not None else (FULL_PROBE if budget is None else int(min(FULL_PROBE, 0.05 * budget / (8 * 3 * B_step))))
     info['probe_steps'] = probe
     if a.eps is None and probe >= 5:
         stage('stability probe')
         post = LocalPosterior(model, ex, loss_fn, nbeta, gamma, B_step)
-        eps, info['eps_halvings'] = stability_probe(post, eps, precond, a.scheme, lambda e: kappa_at(e, B_step), probe, chains=8, seed=a.calib_seed)
+        ps = 'lm' if a.scheme == 'baoab' else a.scheme  # the same stability bound (εμ < 4, h√μ < 2); 'baoab' chains travel faster
+        eps, info['eps_halvings'] = stability_probe(post, eps, precond, ps, lambda e: kappa_at(e, B_step, ps), probe, chains=8, seed=a.calib_seed)
     kappa = kappa_at(eps, B)
     if correct: info['minibatch_noise_max'] = kappa * mr  # above 1 (an explicit eps): not all of it can be removed
     return eps, kappa, B
@@ -502,6 +517,7 @@ def _calibrate(model, ex:Examples, loss_fn, a:CalibrationArguments, stage, budge
     info = dict(n=n, dim=post0.dim)
     # 1. the Kronecker factors
     fit, factors, eigs = _kronecker_stage(post0, a, stage, info)
+    if a.scheme == 'auto': a = a.replace(scheme='baoab' if fit else 'lm')  # the friction is set in the fitted preconditioner's units
     # 2. the ends of the spectrum (Lanczos)
     steps = a.lanczos_steps or lanczos_budget(budget, min(a.calib_examples, n), post0.dim)
     k1 = int(min(40, max(4, 0.35 * steps))); k2 = max(4, steps - k1 - 2)  # for H, then for the preconditioned curvature (2 go to its scale)

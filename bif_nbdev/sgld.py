@@ -15,10 +15,10 @@ from .core import _rebuild
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['SCHEMES', 'example_loss', 'SGLDDivergence', 'LocalPosterior', 'chain_seed', 'ChainState', 'init_chains',
+__all__ = ['SCHEMES', 'FRICTION', 'example_loss', 'SGLDDivergence', 'LocalPosterior', 'chain_seed', 'ChainState', 'init_chains',
            'select_chains', 'plain_tree', 'retyped', 'chain_batch_index', 'chain_batches', 'try_vmap', 'forced_vmap',
            'potential_grads', 'chain_noise', 'StepGradients', 'sgld_gradients', 'sgld_update', 'sgld_step',
-           'run_chains']
+           'run_chains', 'baoab_update']
 
 # %% ../nbs/03_sgld.ipynb #64406f97
 def example_loss(losses:Tensor) -> Tensor:
@@ -97,6 +97,7 @@ class ChainState:
     step: int = 0
     chain_ids: list = field(default_factory=list) # the chain index of each row (kept when chains are dropped)
     prev_noise: dict|None = None # the last noise draw, for the Leimkuhler-Matthews scheme
+    velocity: dict|None = None # every chain's velocity, for the underdamped 'baoab' scheme
     @property
     def chains(self): return len(self.generators)
 
@@ -112,8 +113,9 @@ def select_chains(state:ChainState, keep:list) -> ChainState:
     "The sub-state with the chains at rows `keep`."
     idx = torch.as_tensor(keep, dtype=torch.long, device=next(iter(state.params.values())).device)
     pn = None if state.prev_noise is None else {k: v[idx] for k, v in state.prev_noise.items()}
+    vel = None if state.velocity is None else {k: v[idx] for k, v in state.velocity.items()}
     return ChainState({k: v[idx] for k, v in state.params.items()}, [state.generators[i] for i in keep], state.step,
-                      [state.chain_ids[i] for i in keep], pn)
+                      [state.chain_ids[i] for i in keep], pn, vel)
 
 # %% ../nbs/03_sgld.ipynb #52b0b1f5
 def plain_tree(batch):
@@ -271,12 +273,16 @@ def sgld_gradients(post:LocalPosterior, state:ChainState, vectorize='auto', keep
     return StepGradients(grads, loss, idx, losses, vectorized)
 
 # %% ../nbs/03_sgld.ipynb #5cf16337
-SCHEMES = ('sgld', 'lm')
+SCHEMES = ('sgld', 'lm', 'baoab')
+FRICTION = 2.0  # 'baoab': the friction ζ, in the units where the bulk's curvature is 1 (critical damping there)
 
-def sgld_update(post:LocalPosterior, state:ChainState, g:StepGradients, eps:float, precond=None, scheme:str='sgld', kappa:float=0.) -> Tensor:
+def sgld_update(post:LocalPosterior, state:ChainState, g:StepGradients, eps:float, precond=None, scheme:str='sgld', kappa:float=0.,
+                friction:float=FRICTION) -> Tensor:
     """The second half: draw the noise and move every chain (in place); return the minibatch mean losses [C].
-    `kappa` > 0 (a matrix preconditioner with `sqrt(x, kappa)`) removes the minibatch gradient's own noise from the injected noise (see `calibrate`)."""
+    `kappa` > 0 (a matrix preconditioner with `sqrt(x, kappa)`) removes the minibatch gradient's own noise from the injected noise (see `calibrate`).
+    `friction` is used by 'baoab' only."""
     if scheme not in SCHEMES: raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}.")
+    if scheme == 'baoab': return baoab_update(state, g, eps, precond, kappa, friction)
     grads = g.grads
     noise = chain_noise(state, state.params)
     if scheme == 'lm':
@@ -294,18 +300,42 @@ def sgld_update(post:LocalPosterior, state:ChainState, g:StepGradients, eps:floa
     state.vectorized = g.vectorized
     return g.loss
 
-def sgld_step(post:LocalPosterior, state:ChainState, eps:float, vectorize='auto', precond=None, scheme:str='sgld', kappa:float=0.):
+def sgld_step(post:LocalPosterior, state:ChainState, eps:float, vectorize='auto', precond=None, scheme:str='sgld', kappa:float=0.,
+              friction:float=FRICTION):
     "Advance every chain by one step (in place); return each chain's minibatch mean loss [C]."
     if scheme not in SCHEMES: raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}.")
-    return sgld_update(post, state, sgld_gradients(post, state, vectorize), eps, precond, scheme, kappa)
+    return sgld_update(post, state, sgld_gradients(post, state, vectorize), eps, precond, scheme, kappa, friction)
 
 # %% ../nbs/03_sgld.ipynb #53eda7cc
-def run_chains(post:LocalPosterior, chains:int, steps:int, eps:float, seed:int=0, vectorize='auto', precond=None, keep_every:int=1, scheme='sgld'):
+def run_chains(post:LocalPosterior, chains:int, steps:int, eps:float, seed:int=0, vectorize='auto', precond=None, keep_every:int=1, scheme='sgld',
+               friction:float=FRICTION):
     "Run `chains` chains for `steps` SGLD steps from w*; return the stacked flat weights of every `keep_every`-th step [T, C, d] and the losses [T, C]."
     state = init_chains(post, chains, seed)
     ws, ls = [], []
     for t in range(steps):
-        loss = sgld_step(post, state, eps, vectorize, precond, scheme)
+        loss = sgld_step(post, state, eps, vectorize, precond, scheme, friction=friction)
         if (t + 1) % keep_every == 0:
             ws.append(torch.cat([v.reshape(state.chains, -1) for v in state.params.values()], 1).clone()); ls.append(loss)
     return torch.stack(ws), torch.stack(ls)
+
+# %% ../nbs/03_sgld.ipynb #47eb281f
+def baoab_update(state:ChainState, g:StepGradients, eps:float, precond=None, kappa:float=0., friction:float=FRICTION) -> Tensor:
+    """One BAOAB step of underdamped Langevin with step h = √ε and friction ζ, M = `precond` (a matrix preconditioner,
+    a diagonal dict, or None: I) as inverse mass; the two kicks around a step boundary are one kick with the same ∇U.
+    `kappa` removes the minibatch gradient's noise from the O step's noise. Moves `state` in place; returns g.loss."""
+    h = math.sqrt(eps); c = math.exp(-friction * h)
+    if hasattr(precond, 'apply'): G, root = precond.apply(g.grads), precond.sqrt
+    elif precond is None: G, root = g.grads, lambda x, kappa=0.: x
+    else: G, root = {k: precond[k] * g.grads[k] for k in g.grads}, lambda x, kappa=0.: {k: precond[k] ** 0.5 * x[k] for k in x}
+    first = state.velocity is None
+    if first: state.velocity = root(chain_noise(state, state.params))  # v ~ N(0, M), the stationary law of the velocity
+    xi = root(chain_noise(state, state.params), kappa) if kappa else root(chain_noise(state, state.params))
+    kick = h / 2 if first else h
+    with torch.no_grad():
+        for k, w in state.params.items():
+            v = state.velocity[k]
+            v.add_(G[k], alpha=-kick); w.add_(v, alpha=h / 2)
+            v.mul_(c).add_(xi[k], alpha=math.sqrt(1 - c * c)); w.add_(v, alpha=h / 2)
+    state.step += 1
+    state.vectorized = g.vectorized
+    return g.loss
