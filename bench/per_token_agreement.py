@@ -7,7 +7,7 @@ normalized scores (−corr) over the (training token, query token) pairs that ca
 position 0 are exact zeros and are left out). Time = one run's wall time, calibration included. One thread.
 
 Agreement between seeds is not accuracy: a biased sampler can agree with itself. With --reference the seed-0 run is also
-correlated with the mean of two long runs of the defaults (REFERENCE, seeds 100 and 101; computed once and kept in
+correlated with the mean of two long runs of the 'lm' defaults (REFERENCE, seeds 100 and 101; computed once and kept in
 $BIF_NBDEV_CACHE/per_token_reference.pt, about 11 minutes), beside what an unbiased run of that seed agreement would reach,
 √(ρ · ρ_ref), ρ_ref = 2r/(1 + r) the reliability of the two references' mean (r: their own agreement).
 """

@@ -329,7 +329,7 @@ def baoab_update(state:ChainState, g:StepGradients, eps:float, precond=None, kap
     else: G, root = {k: precond[k] * g.grads[k] for k in g.grads}, lambda x, kappa=0.: {k: precond[k] ** 0.5 * x[k] for k in x}
     first = state.velocity is None
     if first: state.velocity = root(chain_noise(state, state.params))  # v ~ N(0, M), the stationary law of the velocity
-    xi = root(chain_noise(state, state.params), kappa) if kappa else root(chain_noise(state, state.params))
+    xi = root(chain_noise(state, state.params), kappa)  # kappa = 0: noise of covariance M
     kick = h / 2 if first else h
     with torch.no_grad():
         for k, w in state.params.items():

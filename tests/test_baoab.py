@@ -1,9 +1,9 @@
 """The underdamped scheme `scheme='baoab'` (chapter *The localized SGLD sampler*): exact on a Gaussian target with a
 matrix preconditioner and a minibatch, its velocity carried through checkpoints and dropped chains."""
-import warnings
+import math
 import pytest, torch
 from torch import nn
-from bif_nbdev.all import bif, squared_loss, cross_entropy_loss, compare_scores, exact_bif_linreg
+from bif_nbdev.all import bif, squared_loss, cross_entropy_loss, compare_scores, calibrate
 from bif_nbdev.sgld import LocalPosterior, init_chains, select_chains, sgld_step
 from bif_nbdev.calibrate import minibatch_kappa, noise_batch_size
 
@@ -23,13 +23,12 @@ def test_baoab_matches_the_closed_form_with_a_minibatch():
 
 def test_baoab_kappa_is_the_kick_noise_over_the_injected_noise():
     "κ·f = h²·nβ²(1 − B/n)/B·f / (1 − e^{−2ζh}): at B = n nothing to remove; the minibatch rule keeps κ·max f ≤ cap."
-    import math
-    test_eps, nb, n = 0.04, 1000., 1000
-    h, c = math.sqrt(test_eps), math.exp(-2 * math.sqrt(test_eps))
-    assert minibatch_kappa(test_eps, nb, n, n, 'baoab') == 0
-    assert math.isclose(minibatch_kappa(test_eps, nb, 100, n, 'baoab'), h * h * nb ** 2 * 0.9 / 100 / (1 - c * c), rel_tol=1e-12)
-    B = noise_batch_size(test_eps, nb, n, 'baoab', max_ratio=1e-3, cap=0.1)
-    assert minibatch_kappa(test_eps, nb, B, n, 'baoab') * 1e-3 <= 0.1 < minibatch_kappa(test_eps, nb, B - 1, n, 'baoab') * 1e-3
+    eps, nb, n = 0.04, 1000., 1000
+    h, c = math.sqrt(eps), math.exp(-2 * math.sqrt(eps))
+    assert minibatch_kappa(eps, nb, n, n, 'baoab') == 0
+    assert math.isclose(minibatch_kappa(eps, nb, 100, n, 'baoab'), h * h * nb ** 2 * 0.9 / 100 / (1 - c * c), rel_tol=1e-12)
+    B = noise_batch_size(eps, nb, n, 'baoab', max_ratio=1e-3, cap=0.1)
+    assert minibatch_kappa(eps, nb, B, n, 'baoab') * 1e-3 <= 0.1 < minibatch_kappa(eps, nb, B - 1, n, 'baoab') * 1e-3
 
 
 def _net(seed=0):
@@ -44,15 +43,18 @@ RUN = dict(chains=2, draws=6, burnin=4, calib_examples=N, lanczos_steps=12, prob
 
 class Stop(Exception): pass
 
-def test_an_interrupted_baoab_run_resumes_bit_for_bit(tmp_path):
-    "The velocity is part of the state: a run stopped at step 8 and resumed gives the uninterrupted run's scores exactly."
-    ref = bif(_net(), TRAIN, QUERY, cross_entropy_loss, **RUN)
+@pytest.mark.parametrize('precond', ['auto', None])
+def test_an_interrupted_baoab_run_resumes_bit_for_bit(tmp_path, precond):
+    """The velocity is part of the state: a run stopped at step 8 and resumed gives the uninterrupted run's scores exactly,
+    with the fitted preconditioner and without one (there the velocity is the noise draw itself, a view into one buffer)."""
+    run = dict(RUN, precond=precond, **({} if precond else dict(nbeta=40., gamma=100., eps=1e-3)))
+    ref = bif(_net(), TRAIN, QUERY, cross_entropy_loss, **run)
     ck = tmp_path/'ck.safetensors'
     def stop(step, state):
         if step == 8: raise Stop
-    with pytest.raises(Stop): bif(_net(), TRAIN, QUERY, cross_entropy_loss, checkpoint=str(ck), callback=stop, **RUN)
-    res = bif(_net(), TRAIN, QUERY, cross_entropy_loss, checkpoint=str(ck), **RUN)
-    assert torch.equal(res.scores, ref.scores)
+    with pytest.raises(Stop): bif(_net(), TRAIN, QUERY, cross_entropy_loss, checkpoint=str(ck), callback=stop, **run)
+    res = bif(_net(), TRAIN, QUERY, cross_entropy_loss, checkpoint=str(ck), **run)
+    assert res.config['scheme'] == 'baoab' and torch.equal(res.scores, ref.scores)
 
 
 def test_selected_chains_keep_their_velocity():
@@ -68,7 +70,6 @@ def test_selected_chains_keep_their_velocity():
 
 def test_auto_scheme_is_baoab_only_with_the_fitted_preconditioner():
     "The friction is set in the fitted preconditioner's units: 'auto' takes 'baoab' there, 'lm' where no unit is known."
-    from bif_nbdev.all import calibrate
     kw = dict(calib_examples=N, lanczos_steps=12, probe_steps=0)
     assert calibrate(_net(), TRAIN, cross_entropy_loss, **kw).scheme == 'baoab'
     assert calibrate(_net(), TRAIN, cross_entropy_loss, eps=1e-3, **kw).scheme == 'lm'            # explicit eps: plain SGLD
