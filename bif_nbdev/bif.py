@@ -373,10 +373,18 @@ def _load_checkpoint(path, cfg:dict, fingerprint:dict|None=None):
     diff = {k: (saved.get(k), now[k]) for k in _RUN_KEYS if saved.get(k) != now[k]}
     other = _fingerprint_diff(meta, t, fingerprint) if fingerprint is not None else []
     if other: raise ValueError(_another_run(path, other, diff))  # the cause first: another model, data or loss also moves calibrated settings
-    if diff: raise ValueError(f"Checkpoint {path} belongs to a run with other settings {diff} (saved, now): pass the same settings to resume, or a new checkpoint path.")
+    if diff: raise ValueError(f"Checkpoint {path} belongs to a run with other settings {diff} (saved, now): pass the same settings to resume, or a new checkpoint path.{_scheme_hint(diff)}")
     if fingerprint is not None and _precond_differs(meta, fingerprint):
         raise ValueError(f"Checkpoint {path} belongs to another run: the preconditioner (precond) differs. Resume with what the run used, or pass a new checkpoint path.")
     return meta, t
+
+# %% ../nbs/05_bif.ipynb #27785ae9
+def _scheme_hint(diff:dict) -> str:
+    "When the sampler's scheme is among the differing settings: the argument that resumes the run (kappa follows from the scheme)."
+    if 'scheme' not in diff: return ''
+    saved, now = diff['scheme']
+    return (f" The sampler differs ({saved!r} saved, {now!r} now): pass scheme={saved!r} to resume it; the default scheme='auto' "
+            "picks 'baoab' where the Kronecker preconditioner is fitted, and runs of earlier versions used 'lm'.")
 
 def _another_run(path, other:list, diff:dict) -> str:
     "The error for a checkpoint of another model, data or loss; settings that differ too are named after it, as its likely consequence."

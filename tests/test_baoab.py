@@ -57,6 +57,18 @@ def test_an_interrupted_baoab_run_resumes_bit_for_bit(tmp_path, precond):
     assert res.config['scheme'] == 'baoab' and torch.equal(res.scores, ref.scores)
 
 
+def test_a_checkpoint_of_another_scheme_names_the_argument_and_is_kept(tmp_path):
+    "Resuming a 'baoab' run with scheme='lm' is refused: the message says scheme='baoab' resumes it, and the file is untouched."
+    run = dict(RUN, precond=None, nbeta=40., gamma=100., eps=1e-3)
+    ck = tmp_path/'ck.safetensors'
+    def stop(step, state):
+        if step == 8: raise Stop
+    with pytest.raises(Stop): bif(_net(), TRAIN, QUERY, cross_entropy_loss, checkpoint=str(ck), callback=stop, **run)
+    before = ck.read_bytes()
+    with pytest.raises(ValueError, match=r"pass scheme='baoab' to resume"):
+        bif(_net(), TRAIN, QUERY, cross_entropy_loss, checkpoint=str(ck), **dict(run, scheme='lm'))
+    assert ck.read_bytes() == before
+
 def test_selected_chains_keep_their_velocity():
     "Dropping a chain keeps the others' velocities (and their next steps) as they were."
     post = LocalPosterior(_net(), TRAIN, cross_entropy_loss, nbeta=40., gamma=100.)
