@@ -177,7 +177,7 @@ BURNIN_CAP = 5000  # the most steps `default_burnin` gives
 def burnin_needed(self:Calibration) -> int:
     """With a matrix preconditioner (curvature ≈ 1 in its bulk, relaxing by a factor e every 2/ε steps) 16/ε steps, at least 50;
     without, 1/(εγ) (half the e-folding time 2/(εγ) of the flattest damped direction), at least 100. 'baoab' with a matrix
-    preconditioner: 8/√ε (critically damped, the bulk relaxes by e every 1/h = 1/√ε steps)."""
+    preconditioner: 8/√ε (critically damped, the bulk's mean relaxes as (1 + t)e^{−t} in time t = √ε·steps: 9e⁻⁸ is left)."""
     if hasattr(self.precond, 'apply'): return int(max(50, math.ceil(8 / math.sqrt(self.eps) if self.scheme == 'baoab' else 16 / self.eps)))
     return int(max(100, math.ceil(1 / (self.eps * self.gamma))) if self.gamma > 0 else 100)
 
@@ -207,7 +207,7 @@ def default_thin(self:Calibration) -> int:
 
 @patch
 def with_eps(self:Calibration, eps:float) -> Calibration:
-    "The same calibration with another step size (the minibatch correction κ, proportional to ε/(1 − ε/4), follows)."
+    "The same calibration with another step size (the minibatch correction κ follows, for the calibration's scheme)."
     k = self.kappa and minibatch_kappa(eps, self.nbeta, self.batch_size, self.estimates.get('n', self.batch_size + 1), self.scheme)
     return dataclasses.replace(self, eps=float(eps), kappa=float(k), estimates=dict(self.estimates, eps_restarts=self.estimates.get('eps_restarts', 0) + 1))
 
