@@ -311,12 +311,13 @@ def damping_rule(lambda_min:float, lambda_max:float, factor:float=2.0, floor:flo
     return d
 
 def baoab_noise_unit(eps:float, friction:float=FRICTION) -> float:
-    "'baoab': a kick's minibatch noise h²Σ over the O step's (1 − c²), per unit of Σ (h = √ε, c = e^{−ζh})."
-    return eps / -math.expm1(-2 * friction * math.sqrt(eps))
+    """'baoab': a kick's minibatch noise h²Σ as the positions see it, (1 + c)²/4 of an O-step noise, over the O step's
+    (1 − c²), per unit of Σ (h = √ε, c = e^{−ζh}): (ε/4)·coth(ζh/2)."""
+    return eps / 4 / math.tanh(friction * math.sqrt(eps) / 2)
 
 def minibatch_kappa(eps:float, nbeta:float, batch_size:int, n:int, scheme:str) -> float:
-    """κ = (ε/4)(nβ)²(1 − B/n)/B, divided by 1 − ε/4 for 'lm' (for 'baoab' ε/(1 − c²) in place of ε/4): the minibatch noise
-    per unit f/λ, relative to the injected noise."""
+    """κ = (ε/4)(nβ)²(1 − B/n)/B, divided by 1 − ε/4 for 'lm' (for 'baoab' (ε/4)·coth(ζ√ε/2) in place of ε/4): the minibatch
+    noise per unit f/λ, relative to the injected noise."""
     if scheme == 'baoab': return baoab_noise_unit(eps) * nbeta ** 2 * (1 - batch_size / n) / batch_size
     k = eps / 4 * nbeta ** 2 * (1 - batch_size / n) / batch_size
     return k / (1 - eps / 4) if scheme == 'lm' else k
