@@ -36,7 +36,10 @@ RECIPES = {  # name: bif() keyword arguments
     'baoab 4x150 burn-in auto': dict(chains=4, draws=150, thin=1, scheme='baoab'),   # its own burn-in rule, 8/√ε steps
     'baoab 4x150 step x2': dict(chains=4, draws=150, burnin=100, thin=1, scheme='baoab', eps_factor=1.0),
     'baoab defaults': dict(scheme='baoab'),
-    'lm defaults': dict(scheme='lm'),   # the defaults with the Leimkuhler-Matthews scheme (the default before 'baoab')
+    'lm defaults': dict(scheme='lm'),
+    # the defaults with less thinning than 'auto' (about 1/ε, at most 8): 'baoab''s bulk decorrelates in about 1/√ε steps
+    'defaults thin 4': dict(thin=4),
+    'defaults thin 2': dict(thin=2),   # the defaults with the Leimkuhler-Matthews scheme (the default before 'baoab')
 }
 REFERENCE = dict(max_draws=1000, scheme='lm')   # the defaults (of the 'lm' release) with up to 1000 draws per chain; two runs (seeds 100, 101)
 

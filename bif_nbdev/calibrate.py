@@ -193,10 +193,11 @@ def slow_mixing_note(cal:Calibration) -> str:
     if need <= BURNIN_CAP: return ''
     curv = cal.estimates.get('precond_curvature')
     why = f": the largest preconditioned curvature, {curv:.3g}, sets it where the bulk is at 1" if curv else ''
+    grow = (need / BURNIN_CAP) ** (2 if cal.scheme == 'baoab' and hasattr(cal.precond, 'apply') else 1)  # the step the cap needs: 'baoab''s burn-in goes as 1/√ε
     return (f"The calibrated step is tiny (eps={cal.eps:.3g}{why}). The chains would need about {need} steps to forget w*, and the "
             f"burn-in stops at {BURNIN_CAP}, so they will barely move: the scores would be mostly noise, however long the run. Usual "
             "causes: w* is far from a minimum (influence assumes a trained model: train it longer), or a few directions are far "
-            f"stiffer than the Fisher the preconditioner estimates. Remedies: a larger damping (about damping={4 * cal.damping * need / BURNIN_CAP:.3g} "
+            f"stiffer than the Fisher the preconditioner estimates. Remedies: a larger damping (about damping={4 * cal.damping * grow:.3g} "
             "should let the burn-in fit under the cap: the step grows about as the damping; the scores then approximate a more damped "
             "influence), or eps and burnin of your own.")
 
