@@ -545,14 +545,14 @@ def _check_device(device:torch.device):
 
 # %% ../nbs/05_bif.ipynb #f271d404
 @contextlib.contextmanager
-def model_guard(model:nn.Module, device=None):
+def model_guard(model:nn.Module, device=None, who:str='bif'):
     """Use `model` on `device` (default: where it is) in eval mode, without torch's fused fast path for `nn.MultiheadAttention`
     (taken without gradients only, it computes other losses than the path with gradients), with gradients enabled. Afterwards, after an error too,
     it is back on its device with its modes, parameters' `.grad`, buffers and tensor attributes as they were; another thread
     cannot use it meanwhile."""
     if not isinstance(model, nn.Module): raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}.")
     if torch.is_inference_mode_enabled():
-        raise RuntimeError("bif was called inside torch.inference_mode(), where no gradient can be computed and SGLD needs them: call it "
+        raise RuntimeError(f"{who} was called inside torch.inference_mode(), where no gradient can be computed and SGLD needs them: call it "
                            "outside (torch.no_grad() around it is fine: the run turns gradients on where it needs them).")
     check_model(model)
     params = list(model.parameters())
@@ -1032,7 +1032,7 @@ def sample(model:nn.Module, # trained model; its current weights are w* (they ar
     if args.checkpoint is not None: check_checkpoint_path(args.checkpoint)
     train_ex, query_ex = named_examples(train, 'train'), named_examples(query, 'query')
     post_ex = None if posterior_data is None else named_examples(posterior_data, 'posterior_data')
-    with model_guard(model, device) as device:
+    with model_guard(model, device, who='sample') as device:
         calibration.check_fits(model, len(post_ex or train_ex))  # another parameter set: refused; other weights or n: a warning
         at = losses_at_center(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, args.eval_batch_size, device)
         if post_ex is not None: check_posterior_data(model, post_ex, loss_fn, args.eval_batch_size, device)

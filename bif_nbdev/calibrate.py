@@ -402,11 +402,15 @@ def calibrate(model:nn.Module, # trained model; its current weights are w* (they
               args:CalibrationArguments|None=None, # the arguments, or give their fields as keyword arguments
               budget:float|None=None, # example forward passes the sampler will make (sizes the Lanczos runs; see `sampling_cost`)
               **kwargs) -> Calibration:
-    "The sampler's hyperparameters for `model` on `train`: every one not given is chosen by the rules above."
+    """The sampler's hyperparameters for `model` on `train`: every one not given is chosen by the rules above. The model is used as
+    `bif` uses it (eval mode, gradients on; inference mode refused) and left as it was (`model_guard`, chapter *BIF*)."""
+    from bif_nbdev.bif import model_guard   # that chapter builds on this one
     if args is None: args, = split_arguments(kwargs, CalibrationArguments)
     elif kwargs: args = args.replace(**kwargs)
     bar, stage = _stages(not args.progress)
-    try: return _calibrate(eager_model(model), as_examples(train), loss_fn, args, stage, budget)
+    model = eager_model(model)
+    try:
+        with model_guard(model, who='calibrate'): return _calibrate(model, as_examples(train), loss_fn, args, stage, budget)
     finally: bar.close()
 
 # %% ../nbs/05a_calibrate.ipynb #15f426e3
