@@ -648,13 +648,19 @@ def _same_values(a:Tensor, b:Tensor) -> bool:
     if a.shape != b.shape or a.dtype != b.dtype: return False
     return torch.equal(a, b) or (a.is_floating_point() and bool(((a == b) | (a.isnan() & b.isnan())).all()))
 
+def _named_collate_error(e:CollateError, arg:str) -> CollateError:
+    "`e` with the argument that gave the rows in its message and as `.data_argument`."
+    err = CollateError(f"{arg}: {e}"); err.data_argument = arg
+    return err
+
 def check_fixed_examples(data:Examples, name:str, rows:int=8):
     """Refuse a data set that gives other tensors each time an example is read: a random transform in a `Dataset`'s `__getitem__`
     or in a `collate_fn` (data augmentation, random masking). BIF reads every example again at every draw and scores it as one fixed
     example, so random ones would add their noise to every score. Checked on the first `rows` examples, read twice."""
     if data.tensors is not None: return  # tensors are read as they are
     idx = list(range(min(rows, len(data))))
-    a, b = tree_leaves(data.batch(idx)), tree_leaves(data.batch(idx))
+    try: a, b = tree_leaves(data.batch(idx)), tree_leaves(data.batch(idx))
+    except CollateError as e: raise _named_collate_error(e, name) from (e.__cause__ or e)
     if len(a) == len(b) and all(_same_values(x, y) for x, y in zip(a, b)): return
     raise ValueError(f"{name}: reading its first {len(idx)} examples twice gave different tensors: its Dataset's __getitem__ or its "
                      "collate_fn is random (a data augmentation such as a random crop, flip or noise; the random masking of "
@@ -724,6 +730,7 @@ def _first_losses(model, ex:Examples, f:Callable, batch_size, device, name:str, 
     """The first call of the user's loss, `losses(model, ex, f, batch_size, device)`: an error raised inside it says how it was
     called and on which data; every error carries the argument that gave the data as `.data_argument` (the CLI names its option)."""
     try: return losses(model, ex, f, batch_size, device)
+    except CollateError as e: raise _named_collate_error(e, _DATA_ARGS[which]) from (e.__cause__ or e)  # the data's error, not the loss's
     except Exception as e:
         try: e.data_argument = _DATA_ARGS[which]
         except Exception: pass

@@ -16,9 +16,9 @@ from torch.utils.data.dataloader import default_collate
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['tree_map', 'tree_leaves', 'Columns', 'Examples', 'as_examples', 'to_device', 'cross_entropy_loss', 'squared_loss',
-           'check_losses', 'eval_mode', 'per_example_losses', 'trainable_params', 'flatten_params', 'unflatten_params',
-           'eager_model', 'functional_loss', 'make_generator']
+__all__ = ['tree_map', 'tree_leaves', 'Columns', 'Examples', 'CollateError', 'as_examples', 'to_device', 'cross_entropy_loss',
+           'squared_loss', 'check_losses', 'eval_mode', 'per_example_losses', 'trainable_params', 'flatten_params',
+           'unflatten_params', 'eager_model', 'functional_loss', 'make_generator']
 
 # %% ../nbs/00_core.ipynb #97937bb7
 def _rebuild(kind:type, items, plain:type):
@@ -151,6 +151,22 @@ def __repr__(self:Examples):
     return f"Examples(n={len(self)}, from {kind})"
 
 # %% ../nbs/00_core.ipynb #eb8acf01
+class CollateError(ValueError):
+    "A data set's rows could not be collated into one batch; a caller that knows which argument gave them prefixes its name."
+
+def _fn_name(f) -> str:
+    "A collate function's name for a message."
+    return "torch's default_collate" if f is default_collate else getattr(f, '__qualname__', None) or type(f).__name__
+
+def _collate_error(e:Exception, idx:list, collate_fn) -> CollateError:
+    "`e`, raised by `collate_fn` on the rows `idx`, as an error that says what was collated and how padding fixes different lengths."
+    rows = str(idx) if len(idx) <= 6 else str(idx[:6])[:-1] + f", ...] ({len(idx)} rows)"
+    return CollateError(f"Could not collate rows {rows} into one batch with collate_fn={_fn_name(collate_fn)}: {type(e).__name__}: "
+                        f"{str(e).rstrip('.')}. Items of different lengths (the token ids of texts, say) need a collate_fn that pads them: "
+                        "for texts, bif_nbdev.hf.text_loader(texts, tokenizer), or DataLoader(dataset, batch_size=..., "
+                        "collate_fn=CausalLMCollator(tokenizer)) with bif_nbdev.hf.CausalLMCollator; for other sequences, a DataLoader "
+                        "whose collate_fn pads them (e.g. with torch.nn.utils.rnn.pad_sequence).")
+
 @patch
 def batch(self:Examples, idx) -> tuple|Mapping|list:
     "The examples at positions `idx` (a sequence or 1-d tensor of ints), collated into one batch."
@@ -160,7 +176,9 @@ def batch(self:Examples, idx) -> tuple|Mapping|list:
     if isinstance(self.dataset, Columns) and self.collate_fn is default_collate:  # slice the columns: no per-row copies
         return self.dataset.rows(torch.as_tensor(idx, dtype=torch.long))
     idx = idx.tolist() if isinstance(idx, Tensor) else list(idx)
-    return self.collate_fn([self.dataset[i] for i in idx])
+    items = [self.dataset[i] for i in idx]
+    try: return self.collate_fn(items)
+    except Exception as e: raise _collate_error(e, idx, self.collate_fn) from e
 
 @patch
 def batches(self:Examples, batch_size:int|None=None):
