@@ -310,10 +310,12 @@ def _precond_signature(precond, center:dict) -> list:
     return [sum((z[k].double() * mz[k].double()).sum().item() for k in z), sum((mz[k].double() ** 2).sum().item() for k in z)]
 
 def run_fingerprint(post:LocalPosterior, precond, at:dict, loss_fn, query_loss_fn) -> dict:
-    "What identifies a run beyond its settings: {'meta': JSON-able values, 'tensors': the losses at w*}."
+    """What identifies a run beyond its settings: {'meta': JSON-able values, 'tensors': the losses at w*}; with `posterior_data`,
+    the summary of its losses at w* too (`check_posterior_data`)."""
+    post_fp = {'fingerprint.posterior': at['posterior']} if at.get('posterior') is not None else {}
     return dict(meta=dict(weights=weights_checksum(post.center), loss_fn=_fn_name(loss_fn), query_loss_fn=_fn_name(query_loss_fn),
                           precond=_precond_signature(precond, post.center)),
-                tensors={'fingerprint.train': at['train'].float(), 'fingerprint.query': at['query'].float()})
+                tensors={'fingerprint.train': at['train'].float(), 'fingerprint.query': at['query'].float(), **post_fp})
 
 def _fingerprint_diff(meta:dict, t:dict, fp:dict) -> list:
     "What differs between the model, data and losses of a checkpoint's run and this one's, in words (the preconditioner: `_precond_differs`)."
@@ -326,6 +328,9 @@ def _fingerprint_diff(meta:dict, t:dict, fp:dict) -> list:
         a, b = t.get(f'fingerprint.{k}'), fp['tensors'][f'fingerprint.{k}']
         if not moved and (a is None or a.shape != b.shape or not torch.allclose(a, b.cpu(), rtol=1e-4, atol=1e-6)):
             out.append(f"the {what} differ: the losses at w* are not the same")
+    a, b = t.get('fingerprint.posterior'), fp['tensors'].get('fingerprint.posterior')
+    if not moved and a is not None and b is not None and (a.shape != b.shape or not torch.allclose(a, b.cpu(), rtol=1e-6, atol=1e-9)):
+        out.append("the posterior_data differ: their losses at w* are not the same")
     return out
 
 def _precond_differs(meta:dict, fp:dict) -> bool:
@@ -579,8 +584,10 @@ def model_guard(model:nn.Module, device=None, who:str='bif'):
             _claim(model, -1)
 
 # %% ../nbs/05_bif.ipynb #c0ffee01
-def check_depends_on_weights(model:nn.Module, data:Examples, loss_fn:Callable, device=None, name:str='loss_fn', rows:int=8):
-    "Raise if `loss_fn`'s losses on the first `rows` examples carry no gradient to the weights (computed under no_grad, detached, or constant)."
+def check_depends_on_weights(model:nn.Module, data:Examples, loss_fn:Callable, device=None, name:str='loss_fn', rows:int=8,
+                             needs_grad:bool=True):
+    """Raise if `loss_fn`'s losses on the first `rows` examples carry no gradient to the weights (computed under no_grad, detached, or
+    constant); with `needs_grad=False` (an observable that is only evaluated, never differentiated) check only for side effects."""
     ps = {k: v.detach().requires_grad_(True) for k, v in trainable_params(model).items()}  # leaves sharing the weights' storage
     batch = to_device(data.batch(range(min(rows, len(data)))), device or next(iter(ps.values())).device)
     bufs = {k: b.detach().clone() for k, b in model.named_buffers()}
@@ -599,6 +606,7 @@ def check_depends_on_weights(model:nn.Module, data:Examples, loss_fn:Callable, d
                          "next call, as a stateful RNN's hidden state). BIF records losses without gradients and samples with them, as functions of the "
                          "weights alone: make both paths the same (e.g. nn.TransformerEncoder(..., enable_nested_tensor=False)) and "
                          "the forward deterministic, without state kept between calls.")
+    if not out.requires_grad and not needs_grad: return  # e.g. a 0/1 error as the observable φ: its values at the draws are all BIF uses
     if not out.requires_grad:
         raise ValueError(f"{name}'s losses do not depend on the model's weights: no gradient reaches them (was the loss computed under "
                          "torch.no_grad(), detached with .detach()/.item()/numpy, or is it a constant?). BIF needs losses differentiable in the weights.")
@@ -753,24 +761,28 @@ def _check_center_losses(l:Tensor, which:str, fix:str="fix the model or loss_fn 
 @torch.no_grad()
 def _posterior_losses(model, ex:Examples, loss_fn:Callable, batch_size, device):
     """Every batch of `posterior_data`, its losses checked (shape, dtype, finite, independent of the batch) and dropped: a corpus's
-    losses are not kept, only those of the few rows `check_rows_independent` evaluates alone."""
+    losses are not kept, only those of the few rows `check_rows_independent` evaluates alone. Returns a summary that identifies the
+    data (a checkpoint's fingerprint): the sum of every loss (float64) and the losses of those few rows."""
     bs, where, n = batch_size or ex.default_batch_size or 256, 'loss_fn (on posterior_data)', len(ex)
-    kept = torch.full((n,), float('nan'))
+    kept, total = torch.full((n,), float('nan')), 0.
     with eval_mode(model):
         for s, b in ex.batches(bs):
             l = check_losses(loss_fn(model, to_device(b, device)), min(bs, n - s), where)
             _check_center_losses(l, 'posterior_data', "look for NaN or inf in those rows of posterior_data, or fix the model or loss_fn", s)
             if s == 0: check_loss_shape(model, ex, loss_fn, l, device, where)
+            total += l.double().sum().item()
             rows = [i for i in rows_to_check(n) if s <= i < s + len(l)]
             if l.dim() == 1 and rows: kept[rows] = l[[i - s for i in rows]].detach().float().cpu()
     if l.dim() == 1: check_rows_independent(model, ex, loss_fn, kept, device, where, bs)
+    rows = kept[rows_to_check(n)].double() if l.dim() == 1 else torch.zeros(0, dtype=torch.float64)  # per-token: the sum alone
+    return torch.cat([torch.tensor([total], dtype=torch.float64), rows])
 
 # %% ../nbs/05_bif.ipynb #417891b5
-def check_posterior_data(model:nn.Module, post:Examples, loss_fn:Callable, batch_size:int=256, device=None):
+def check_posterior_data(model:nn.Module, post:Examples, loss_fn:Callable, batch_size:int=256, device=None) -> Tensor:
     """`posterior_data` checked at w* as the training data is (fixed examples, the loss's first call, shapes, dtypes, finite losses),
-    its errors naming it: one forward pass over it, before the calibration samples from it."""
+    its errors naming it: one forward pass over it, before the calibration samples from it. Returns `_posterior_losses`'s summary."""
     check_fixed_examples(post, 'posterior_data')
-    _first_losses(model, post, loss_fn, batch_size, device, 'loss_fn', 'posterior', _posterior_losses)
+    return _first_losses(model, post, loss_fn, batch_size, device, 'loss_fn', 'posterior', _posterior_losses)
 
 # %% ../nbs/05_bif.ipynb #18498905
 def losses_at_center(model:nn.Module, train:Examples, query:Examples, loss_fn:Callable, query_loss_fn:Callable,
@@ -791,7 +803,7 @@ def losses_at_center(model:nn.Module, train:Examples, query:Examples, loss_fn:Ca
                                  "weights and needs a forward without side effects on them: apply such a step after the optimizer's instead.")
     for name, l in (('training', l0_train), ('query', l0_query)): _check_center_losses(l, name)
     for name, ex, f, l in (('loss_fn', train, loss_fn, l0_train), ('query_loss_fn', query, query_loss_fn, l0_query)):
-        check_depends_on_weights(model, ex, f, device, name)
+        check_depends_on_weights(model, ex, f, device, name, needs_grad=name == 'loss_fn' or f is loss_fn)
         check_loss_shape(model, ex, f, l, device, name)
         check_token_layout(model, ex, f, l, device, name)
         check_rows_independent(model, ex, f, l, device, name, eval_batch_size)
@@ -1025,7 +1037,7 @@ def sample(model:nn.Module, # trained model; its current weights are w* (they ar
            calibration:Calibration, # the hyperparameters, from `calibrate`
            args:SamplingArguments|None=None, # the arguments, or give their fields as keyword arguments
            *,
-           query_loss_fn:Callable|None=None, # the observable φ if it differs from loss_fn
+           query_loss_fn:Callable|None=None, # the observable φ if it differs from loss_fn (only evaluated: it may have no gradient, e.g. a 0/1 error)
            device=None, # where to compute (default: the model's device); the model is moved there and back
            callback:Callable|None=None, # callback(step, state) after every SGLD step (e.g. to stop early)
            posterior_data=None, # the data that defines the posterior, if not the training rows scored (nβ counts its examples)
@@ -1042,7 +1054,7 @@ def sample(model:nn.Module, # trained model; its current weights are w* (they ar
     with model_guard(model, device, who='sample') as device:
         calibration.check_fits(model, len(post_ex or train_ex))  # another parameter set: refused; other weights or n: a warning
         at = losses_at_center(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, args.eval_batch_size, device)
-        if post_ex is not None: check_posterior_data(model, post_ex, loss_fn, args.eval_batch_size, device)
+        if post_ex is not None: at['posterior'] = check_posterior_data(model, post_ex, loss_fn, args.eval_batch_size, device)
         return _run(model, train_ex, query_ex, loss_fn, query_loss_fn or loss_fn, calibration, args, at, device, callback, t0, post_ex)
 
 # %% ../nbs/05_bif.ipynb #aeb19560
@@ -1076,7 +1088,7 @@ def bif(model:nn.Module, # trained model; its current weights are w* (they are n
         query, # query examples, same forms (columns of the result)
         loss_fn:Callable, # loss_fn(model, batch) -> per-example losses [B] or per-token losses [B, S]
         *,
-        query_loss_fn:Callable|None=None, # the observable φ if it differs from loss_fn
+        query_loss_fn:Callable|None=None, # the observable φ if it differs from loss_fn (only evaluated: it may have no gradient, e.g. a 0/1 error)
         device=None, # where to compute (default: the model's device); the model is moved there and back
         callback:Callable|None=None, # callback(step, state) after every SGLD step (e.g. to stop early)
         posterior_data=None, # the data that defines the posterior, if not the training rows scored: e.g. the whole corpus, with `train` the rows to attribute (nβ counts its examples)
@@ -1094,7 +1106,7 @@ def bif(model:nn.Module, # trained model; its current weights are w* (they are n
         sizes = dict(chains=run_args.chains, n_train=len(train_ex), n_query=len(query_ex), train_len=at['train_len'], query_len=at['query_len'])
         check_stats_memory(sizes, run_args, device)  # before the calibration: the estimators' size is known now
         post_ex = None if posterior_data is None else named_examples(posterior_data, 'posterior_data')
-        if post_ex is not None: check_posterior_data(model, post_ex, loss_fn, run_args.eval_batch_size, device)
+        if post_ex is not None: at['posterior'] = check_posterior_data(model, post_ex, loss_fn, run_args.eval_batch_size, device)
         budget = sampling_cost(run_args, len(train_ex), len(query_ex), default_batch_size(len(post_ex or train_ex), cal_args.batch_size))
         cal = calibrate(model, post_ex or train_ex, loss_fn, cal_args, budget=budget)
         can_restart = cal_args.eps is None and run_args.on_diverge == 'drop' and not run_args.checkpoint

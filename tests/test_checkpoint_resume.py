@@ -49,3 +49,16 @@ def test_an_interrupted_run_resumed_with_keep_trajectories_keeps_the_later_draws
     with pytest.raises(Stop): bif(_net(0), TRAIN, QUERY, cross_entropy_loss, checkpoint=str(ck), callback=_stop_at(4), **RUN)
     with warnings.catch_warnings(): warnings.simplefilter('ignore'); res = bif(_net(0), TRAIN, QUERY, cross_entropy_loss, checkpoint=str(ck), keep_trajectories=True, **RUN)
     assert res.trajectories is not None and res.trajectories['train'].shape[:2] == (2, 6)
+
+
+def test_another_posterior_data_of_the_same_size_is_refused(tmp_path):
+    "Misuse hunt 5: the fingerprint held only posterior_data's size, so another corpus of the same size resumed silently."
+    ck = tmp_path/'ck.safetensors'
+    corpus_a, corpus_b = (X[:30], Y[:30]), (X[10:40], Y[10:40])
+    hp = dict(eps=1e-3, gamma=100., nbeta=50., precond=None, probe_steps=0, chains=2, draws=8, burnin=4, thin=1, checkpoint_every=3, progress=False)
+    with pytest.raises(Stop): bif(_net(0), TRAIN, QUERY, cross_entropy_loss, posterior_data=corpus_a, checkpoint=str(ck), callback=_stop_at(6), **hp)
+    with pytest.raises(ValueError, match='the posterior_data differ'):
+        bif(_net(0), TRAIN, QUERY, cross_entropy_loss, posterior_data=corpus_b, checkpoint=str(ck), **hp)
+    resumed = bif(_net(0), TRAIN, QUERY, cross_entropy_loss, posterior_data=corpus_a, checkpoint=str(ck), **hp)  # the same corpus resumes
+    whole = bif(_net(0), TRAIN, QUERY, cross_entropy_loss, posterior_data=corpus_a, **hp)
+    assert torch.equal(resumed.scores, whole.scores)

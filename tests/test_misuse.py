@@ -801,3 +801,13 @@ def test_vectorize_true_on_a_model_vmap_cannot_run_names_the_argument():
     r = bif(model, (X, y), (X[:4], y[:4]), cross_entropy_loss, chains=2, draws=4, burnin=2, eps=1e-3, nbeta=40., gamma=10.,
             vectorize='auto', progress=False)
     assert torch.isfinite(r.scores).all()
+
+
+# Misuse hunt 5: a 0/1 error as the observable φ was refused ("BIF needs losses differentiable in the weights"), though φ is
+# only evaluated at the draws; as loss_fn (which the sampler differentiates) it must still be refused.
+def test_an_observable_without_gradient_is_allowed_as_query_loss_fn(model):
+    def error01(m, batch): return (m(batch[0]).argmax(1) != batch[1]).float()
+    r = bif(model, TRAIN, QUERY, cross_entropy_loss, query_loss_fn=error01, **HP)
+    assert r.scores.shape == (len(TRAIN[0]), len(QUERY[0])) and torch.isfinite(r.scores).all()
+    with pytest.raises(ValueError, match="loss_fn's losses do not depend on the model's weights"):
+        bif(model, TRAIN, QUERY, error01, **HP)
