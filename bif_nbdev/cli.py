@@ -135,24 +135,36 @@ def load_model(factory:str, # 'module:function' returning the untrained nn.Modul
 # %% ../nbs/13_cli.ipynb #49bb8123
 _losses = {'cross_entropy': 'bif_nbdev.core:cross_entropy_loss', 'squared': 'bif_nbdev.core:squared_loss'}
 
+def _inputs_first(fields:dict) -> list:
+    "The field names, those with the most values per row (the inputs) first; ties keep their order."
+    return sorted(fields, key=lambda k: -(fields[k][0].numel() if fields[k].dim() and len(fields[k]) else 1))
+
 def fit_fields(fields:dict, # name -> tensor, as `load_fields` returns them
                path, # the file they came from (for the messages)
                model, # the model they are fed to: floating fields take its dtype
                loss:str='cross_entropy', # the --loss option: the built-in losses take (x, y), cross-entropy integer labels
+               keys:list|None=None, # the --keys option (None: `load_fields` chose the fields)
               ) -> tuple:
     "The fields as the model and loss take them: floating ones in the model's dtype, class labels int64 (each change said on stderr)."
     import torch
     names, fields = list(fields), dict(fields)
     def note(k, t, dt): print(f"note: field {k!r} of {path}: {str(t.dtype).replace('torch.', '')} converted to {str(dt).replace('torch.', '')}", file=sys.stderr)
+    guessed = keys is None and 'x' not in names and len(names) > 1   # `load_fields` took all the fields, in sorted order
+    best = _inputs_first(fields) if guessed else names
+    order = f"the fields of {path} were taken in sorted order {names}, as it has no field 'x'"
+    fix = f"pass --keys {','.join(best)} to take the inputs first" if best != names else "choose another order with --keys"
     if loss in _losses and len(names) < 2:
         raise ValueError(f"--loss {loss} takes (inputs, targets), but {path} gives only the field(s) {names}: name two fields with --keys.")
     if loss == 'cross_entropy':
         k = names[1]; lab = fields[k]
         if lab.is_floating_point() or lab.is_complex():
+            if best != names: raise ValueError(f"--loss cross_entropy needs integer class labels as the second field, but field {k!r} of {path} "
+                                               f"holds {str(lab.dtype).replace('torch.', '')}: {order}; {fix}.")
             raise ValueError(f"--loss cross_entropy needs integer class labels, but field {k!r} of {path} holds "
                              f"{str(lab.dtype).replace('torch.', '')}: save the labels as integers (e.g. y.astype(np.int64)), "
                              f"or pass --loss squared for real-valued targets.")
         if lab.dtype != torch.int64: note(k, lab, torch.int64); fields[k] = lab.long()
+    if guessed: print(f"note: {order}; {fix}", file=sys.stderr)
     dt = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
     for k, t in fields.items():
         if dt is not None and t.is_floating_point() and t.dtype != dt: note(k, t, dt); fields[k] = t.to(dt)
@@ -362,7 +374,7 @@ def attribute(factory:str=None, # (required) 'module:function' that builds the u
     ks = keys.split(',') if keys else None
     fields = [(path, load_fields(path, ks)) for path in (train, query)]
     model = load_model(factory, weights)
-    tr, qu = (fit_fields(f, path, model, loss) for path, f in fields)
+    tr, qu = (fit_fields(f, path, model, loss, ks) for path, f in fields)
     loss_fn = load_object(_losses.get(loss, loss), 'the loss function')
     try: res = bif(model, tr, qu, loss_fn, chains=chains, draws=draws, seed=seed, progress=False)
     except Exception as e:

@@ -103,12 +103,36 @@ def _token_rows(source, by:str, S:int|None, query_shape:tuple|None):
     flat = source.reshape(n * S, q * S2)   # a view: nothing is copied
     return (lambda a, b: flat[a:b]), n * S, S, (q, S2), result
 
+# %% ../nbs/08_per_token.ipynb #237019d0
+@torch.no_grad()
+def _has_scores(result:BIFResult, chunk:int=4096) -> Tensor:
+    "bool [n, S]: training positions with a non-zero score for some query token (the others have no loss), block by block."
+    n, S = result.scores.shape[:2]
+    flat = result.scores.reshape(n * S, -1)
+    return torch.cat([(flat[a:a + chunk] != 0).any(1).cpu() for a in range(0, n * S, chunk)]).reshape(n, S)
+
+def _check_layout(mask:Tensor, # bool [r, S]: the mask given, one row per text
+                  has:Tensor, # bool [r, S]: positions with a non-zero score in the result
+                  name:str, # the argument, for the message: 'train_mask' or 'query_mask'
+                  data:str='train', # the data it describes, for the message
+                  first:int=0, # text index of the first row, for the message
+                 ):
+    "Refuse a mask that, in some text, allows positions without a score while it leaves out positions with one."
+    h = has.bool().cpu(); m = mask.bool().cpu().reshape(h.shape)
+    bad = ((m & ~h).any(1) & (~m & h).any(1)).nonzero().flatten()
+    if not len(bad): return
+    r = int(bad[0])
+    raise ValueError(f"{name} is not in the result's layout (left padding?): in text {first + r} it allows positions "
+                     f"{(m[r] & ~h[r]).nonzero().flatten().tolist()} (no loss in the result) and leaves out positions "
+                     f"{(~m[r] & h[r]).nonzero().flatten().tolist()} (with scores). Per-token scores are aligned left (column s = "
+                     f"token s of the text, whatever the padding side): pass {name}=token_table({data})[1], not token_mask of a padded batch.")
+
 # %% ../nbs/08_per_token.ipynb #8c5e4e43
 def top_token_influences(source, # per-token BIFResult, StreamingCov over flattened token losses, or Tensor [n, S, q, S']
                          k:int=10, # training tokens per query token
                          by:str='corr', # 'corr' (−correlation, comparable across tokens) or 'scores' (−covariance)
                          helpful:bool=True, # most negative (proponents) or most positive (opponents)
-                         train_mask:Tensor|None=None, # bool [n, S]: training tokens that may be chosen (e.g. `token_mask`)
+                         train_mask:Tensor|None=None, # bool [n, S], the result's layout: training tokens that may be chosen (e.g. `token_table(train)[1]`)
                          chunk:int=4096, # training tokens per block
                          S:int|None=None, # training width; needed with a StreamingCov
                          query_shape:tuple|None=None, # (q, S'); needed with a StreamingCov
@@ -120,6 +144,7 @@ def top_token_influences(source, # per-token BIFResult, StreamingCov over flatte
     if train_mask is not None:
         if train_mask.numel() != n_rows: raise ValueError(f"train_mask has {train_mask.numel()} entries, the training tokens {n_rows}.")
         mask = train_mask.reshape(-1).bool()
+        if result is not None: _check_layout(mask, _has_scores(result, chunk), 'train_mask')
     v, i = chunked_top_k(rows, n_rows, k, chunk, largest=not helpful, row_mask=mask)
     top = TokenTopK(v.T.reshape(*qs, k), i.T.reshape(*qs, k), S, by, helpful)
     if result is not None and result.stderr is not None:  # each entry's error bar, from the same run
@@ -147,21 +172,26 @@ def token_table(data, # the training (or query) data given to `bif`: DataLoader,
 def token_heatmap(source, # per-token BIFResult or Tensor [n, S, q, S'] (BIF sign)
                   i:int, # training text
                   j:int, # query text
-                  train_tokens:list, # the token strings of every training text ([n][S]) or of text i
+                  train_tokens:list, # token strings of every training text ([n][S]) or of text i, aligned left: `token_strings(tokenizer, token_table(train)[0])`
                   query_tokens:list, # likewise for the query texts
                   by:str='corr', # 'corr' or 'scores' (with a BIFResult)
-                  train_mask:Tensor|None=None, # bool [n, S]: positions to show (default: all non-zero rows)
-                  query_mask:Tensor|None=None, # bool [q, S']
+                  train_mask:Tensor|None=None, # bool [n, S]: positions to show, e.g. `token_table(train)[1]` (default: all non-zero rows)
+                  query_mask:Tensor|None=None, # bool [q, S'], e.g. `token_table(query)[1]`
                   ax=None, vmax:float|None=None):
     "Heatmap of the token-by-token influences of training text `i` on query text `j`."
     import matplotlib.pyplot as plt
     M = getattr(source, by) if isinstance(source, BIFResult) else source
     if M.dim() != 4: raise ValueError("token_heatmap needs per-token influences of shape [n, S, q, S'].")
     B = M[i, :, j, :].float().cpu()
+    if isinstance(source, BIFResult):  # masks in the result's layout (aligned left)
+        has = source.scores[i, :, j, :] != 0
+        if train_mask is not None: _check_layout(train_mask[i:i + 1], has.any(1)[None], 'train_mask', 'train', i)
+        if query_mask is not None: _check_layout(query_mask[j:j + 1], has.any(0)[None], 'query_mask', 'query', j)
     tt = train_tokens[i] if train_tokens and isinstance(train_tokens[0], (list, tuple)) else train_tokens
     qt = query_tokens[j] if query_tokens and isinstance(query_tokens[0], (list, tuple)) else query_tokens
     if len(tt) != B.shape[0] or len(qt) != B.shape[1]:
-        raise ValueError(f"{len(tt)} training and {len(qt)} query token strings for a {tuple(B.shape)} block: pass the strings of the padded rows.")
+        raise ValueError(f"{len(tt)} training and {len(qt)} query token strings for a {tuple(B.shape)} block: pass the strings of the rows aligned "
+                         f"left like the scores, token_strings(tokenizer, token_table(data)[0]), as train_tokens and query_tokens.")
     rm = train_mask[i].bool() if train_mask is not None else (B != 0).any(1)
     cm = query_mask[j].bool() if query_mask is not None else (B != 0).any(0)
     B = B[rm][:, cm]
@@ -210,10 +240,10 @@ class HTMLText(str):
 def influence_html(source, # per-token BIFResult or Tensor [n, S, q, S'] (BIF sign)
                    j:int, # query text
                    t:int, # query token position
-                   train_tokens:list, # [n][S] token strings
-                   query_tokens:list, # [q][S'] token strings
-                   train_mask:Tensor, # bool [n, S]: training tokens with a loss
-                   query_mask:Tensor|None=None, # bool [q, S']
+                   train_tokens:list, # [n][S] token strings, aligned left: `token_strings(tokenizer, token_table(train)[0])`
+                   query_tokens:list, # [q][S'] token strings, likewise
+                   train_mask:Tensor, # bool [n, S]: training tokens with a loss, `token_table(train)[1]`
+                   query_mask:Tensor|None=None, # bool [q, S'], `token_table(query)[1]`
                    by:str='corr', # 'corr' or 'scores'
                    n_texts:int=5, # training texts to show
                    helpful:bool=True, # rank by the most negative (True) or most positive token
@@ -223,9 +253,11 @@ def influence_html(source, # per-token BIFResult or Tensor [n, S, q, S'] (BIF si
     "Static HTML: query token `t` of query text `j`, and the training texts holding its most influential tokens, coloured; those within their error bar grey."
     M = getattr(source, by) if isinstance(source, BIFResult) else source
     col = M[:, :, j, t].float().cpu()                                   # [n, S]
-    shown = train_mask.bool()
+    if isinstance(source, BIFResult):  # masks in the result's layout (aligned left)
+        _check_layout(train_mask, source.scores[:, :, j, t] != 0, 'train_mask')
+        if query_mask is not None: _check_layout(query_mask[j:j + 1], (source.scores[:, :, j] != 0).flatten(0, 1).any(0)[None], 'query_mask', 'query', j)
     noisy = isinstance(source, BIFResult) and source.stderr is not None and z is not None
-    if noisy: shown = shown & (source.scores[:, :, j, t].abs() >= z * source.stderr[:, :, j, t]).cpu()
+    shown = train_mask.bool() & (source.scores[:, :, j, t].abs() >= z * source.stderr[:, :, j, t]).cpu() if noisy else train_mask.bool()
     if query_mask is not None and not bool(query_mask[j, t]):
         raise ValueError(f"Query token {t} of text {j} has no loss (position 0 or padding): pick another position.")
     best = (col if helpful else -col).masked_fill(~train_mask.bool(), math.inf).min(1).values   # best token of each text
@@ -267,12 +299,12 @@ def _hit_chance(N:int, R:int, k:int) -> float:
 
 # %% ../nbs/08_per_token.ipynb #a53b26c1
 def relation_recovery(top:TokenTopK, # from `top_token_influences` (k = its last dimension)
-                      train_tokens:list, # [n][S] token strings
-                      query_tokens:list, # [q][S'] token strings
-                      train_mask:Tensor, # bool [n, S]: training tokens with a loss (the candidates)
+                      train_tokens:list, # [n][S] token strings, aligned left: `token_strings(tokenizer, token_table(train)[0])`
+                      query_tokens:list, # [q][S'] token strings, likewise
+                      train_mask:Tensor, # bool [n, S]: training tokens with a loss (the candidates), `token_table(train)[1]`
                       relations, # `CorpusRelations` of the corpus
                       kinds=None, # relation kinds to evaluate, e.g. ['number'] (default: all)
-                      query_mask:Tensor|None=None, # bool [q, S']: query tokens to evaluate (default: all)
+                      query_mask:Tensor|None=None, # bool [q, S']: query tokens to evaluate (default: all), e.g. `token_table(query)[1]`
                       train_pairs:list|None=None, # pairs stated by each training text (default: relations.text_pairs)
                      ) -> RelationRecovery:
     "Fraction of query tokens whose top-k training tokens contain a related word / the same word / a token of a text stating the relation, vs chance."
@@ -307,8 +339,8 @@ def relation_recovery(top:TokenTopK, # from `top_token_influences` (k = its last
 class TokenExplorer:
     "ipywidgets explorer of a per-token BIF result: choose a query text and token, see training tokens coloured by influence."
     def __init__(self, result, # per-token BIFResult (or Tensor [n, S, q, S'] in BIF sign; then only by='scores')
-                 train_tokens:list, query_tokens:list, # [n][S] and [q][S'] token strings
-                 train_mask:Tensor, query_mask:Tensor, # bool [n, S] and [q, S']: tokens with a loss
+                 train_tokens:list, query_tokens:list, # [n][S] and [q][S'] token strings, aligned left: `token_strings(tokenizer, token_table(data)[0])`
+                 train_mask:Tensor, query_mask:Tensor, # bool [n, S] and [q, S']: tokens with a loss, `token_table(train)[1]` and `token_table(query)[1]`
                  n_texts:int=5, # training texts shown at first
                  heatmap:bool=True, # also draw the heatmap against the top training text
                 ):
