@@ -317,6 +317,7 @@ def run_fingerprint(post:LocalPosterior, precond, at:dict, loss_fn, query_loss_f
                           precond=_precond_signature(precond, post.center)),
                 tensors={'fingerprint.train': at['train'].float(), 'fingerprint.query': at['query'].float(), **post_fp})
 
+# %% ../nbs/05_bif.ipynb #c58f394d
 def _fingerprint_diff(meta:dict, t:dict, fp:dict) -> list:
     "What differs between the model, data and losses of a checkpoint's run and this one's, in words (the preconditioner: `_precond_differs`)."
     old, new, out = json.loads(meta.get('fingerprint', '{}')), fp['meta'], []
