@@ -263,6 +263,7 @@ def write_report(res, out, title:str, queries:int=3, labels=None, note:str='',
         fig = plot_image_influences(res, images[0], images[1], range(min(queries, r.scores.shape[1])), 5, labels, images[2] if len(images) > 2 else None)
         fig.savefig(out/'influences.png', dpi=110, bbox_inches='tight'); plt.close('all')
         parts += ['![influences](influences.png)', '']
+    elif (out/'influences.png').is_file(): (out/'influences.png').unlink()  # an earlier report's (force): it would sit beside this run's
     for q in range(min(queries, r.scores.shape[1])): parts += ['```', r.top_k_table(q, 5, labels=labels), '```', '']
     parts += ['## Traces and scores', '', '![traces](traces.png)', '', '![scores](scores.png)', '']
     (out/'report.md').write_text('\n'.join(parts), encoding='utf-8')

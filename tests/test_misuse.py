@@ -190,9 +190,11 @@ def test_report_out_a_file_is_refused_before_computing(command, files, capsys, n
 
 def test_report_force_overwrites_the_report_only(files, capsys):
     out = files/'out'; out.mkdir(); (out/'report.md').write_text('old report'); (out/'notes.txt').write_text('mine')
+    (out/'influences.png').write_bytes(b'an earlier demo report')  # `attribute` draws no image grid: it must not stay beside this run
     rc, _, err = _cli(capsys, *_attribute_args(files), '--out', str(out), '--force')
     assert rc == 0, err
     assert (out/'report.md').read_text().startswith('# BIF') and (out/'notes.txt').read_text() == 'mine'
+    assert not (out/'influences.png').exists()
     assert BIFResult.load(out/'result.safetensors').scores.shape == (N, Q)
 
 
