@@ -607,7 +607,7 @@ def check_depends_on_weights(model:nn.Module, data:Examples, loss_fn:Callable, d
                          "next call, as a stateful RNN's hidden state). BIF records losses without gradients and samples with them, as functions of the "
                          "weights alone: make both paths the same (e.g. nn.TransformerEncoder(..., enable_nested_tensor=False)) and "
                          "the forward deterministic, without state kept between calls.")
-    if not out.requires_grad and not needs_grad: return  # e.g. a 0/1 error as the observable φ: its values at the draws are all BIF uses
+    if not needs_grad: return  # e.g. a 0/1 error as the observable φ (also one rounded, with a graph and a zero gradient): only its values count
     if not out.requires_grad:
         raise ValueError(f"{name}'s losses do not depend on the model's weights: no gradient reaches them (was the loss computed under "
                          "torch.no_grad(), detached with .detach()/.item()/numpy, or is it a constant?). BIF needs losses differentiable in the weights.")
