@@ -314,7 +314,7 @@ def run_fingerprint(post:LocalPosterior, precond, at:dict, loss_fn, query_loss_f
     the summary of its losses at w* too (`check_posterior_data`)."""
     post_fp = {'fingerprint.posterior': at['posterior']} if at.get('posterior') is not None else {}
     return dict(meta=dict(weights=weights_checksum(post.center), loss_fn=_fn_name(loss_fn), query_loss_fn=_fn_name(query_loss_fn),
-                          precond=_precond_signature(precond, post.center)),
+                          precond=_precond_signature(precond, post.center), posterior_data=bool(post_fp)),
                 tensors={'fingerprint.train': at['train'].float(), 'fingerprint.query': at['query'].float(), **post_fp})
 
 # %% ../nbs/05_bif.ipynb #c58f394d
@@ -330,6 +330,8 @@ def _fingerprint_diff(meta:dict, t:dict, fp:dict) -> list:
         if not moved and (a is None or a.shape != b.shape or not torch.allclose(a, b.cpu(), rtol=1e-4, atol=1e-6)):
             out.append(f"the {what} differ: the losses at w* are not the same")
     a, b = t.get('fingerprint.posterior'), fp['tensors'].get('fingerprint.posterior')
+    if (a is not None or old.get('posterior_data', False)) != (b is not None) and (a is not None or 'posterior_data' in old):
+        out.append(f"posterior_data was {'given' if a is not None else 'not given'} then, and is {'' if b is not None else 'not '}given now")
     if not moved and a is not None and b is not None and (a.shape != b.shape or not torch.allclose(a, b.cpu(), rtol=1e-6, atol=1e-9)):
         out.append("the posterior_data differ: their losses at w* are not the same")
     return out
