@@ -314,7 +314,7 @@ def run_fingerprint(post:LocalPosterior, precond, at:dict, loss_fn, query_loss_f
     the summary of its losses at w* too (`check_posterior_data`)."""
     post_fp = {'fingerprint.posterior': at['posterior']} if at.get('posterior') is not None else {}
     return dict(meta=dict(weights=weights_checksum(post.center), loss_fn=_fn_name(loss_fn), query_loss_fn=_fn_name(query_loss_fn),
-                          precond=_precond_signature(precond, post.center)),
+                          precond=_precond_signature(precond, post.center), posterior_data=bool(post_fp)),
                 tensors={'fingerprint.train': at['train'].float(), 'fingerprint.query': at['query'].float(), **post_fp})
 
 # %% ../nbs/05_bif.ipynb #c58f394d
@@ -330,6 +330,8 @@ def _fingerprint_diff(meta:dict, t:dict, fp:dict) -> list:
         if not moved and (a is None or a.shape != b.shape or not torch.allclose(a, b.cpu(), rtol=1e-4, atol=1e-6)):
             out.append(f"the {what} differ: the losses at w* are not the same")
     a, b = t.get('fingerprint.posterior'), fp['tensors'].get('fingerprint.posterior')
+    if (a is not None or old.get('posterior_data', False)) != (b is not None) and (a is not None or 'posterior_data' in old):
+        out.append(f"posterior_data was {'given' if a is not None else 'not given'} then, and is {'' if b is not None else 'not '}given now")
     if not moved and a is not None and b is not None and (a.shape != b.shape or not torch.allclose(a, b.cpu(), rtol=1e-6, atol=1e-9)):
         out.append("the posterior_data differ: their losses at w* are not the same")
     return out
@@ -607,7 +609,7 @@ def check_depends_on_weights(model:nn.Module, data:Examples, loss_fn:Callable, d
                          "next call, as a stateful RNN's hidden state). BIF records losses without gradients and samples with them, as functions of the "
                          "weights alone: make both paths the same (e.g. nn.TransformerEncoder(..., enable_nested_tensor=False)) and "
                          "the forward deterministic, without state kept between calls.")
-    if not out.requires_grad and not needs_grad: return  # e.g. a 0/1 error as the observable φ: its values at the draws are all BIF uses
+    if not needs_grad: return  # e.g. a 0/1 error as the observable φ (also one rounded, with a graph and a zero gradient): only its values count
     if not out.requires_grad:
         raise ValueError(f"{name}'s losses do not depend on the model's weights: no gradient reaches them (was the loss computed under "
                          "torch.no_grad(), detached with .detach()/.item()/numpy, or is it a constant?). BIF needs losses differentiable in the weights.")

@@ -117,13 +117,18 @@ def _check_layout(mask:Tensor, # bool [r, S]: the mask given, one row per text
                   data:str='train', # the data it describes, for the message
                   first:int=0, # text index of the first row, for the message
                  ):
-    "Refuse a mask that, in some text, allows positions without a score while it leaves out positions with one."
-    h = has.bool().cpu(); m = mask.bool().cpu().reshape(h.shape)
-    bad = ((m & ~h).any(1) & (~m & h).any(1)).nonzero().flatten()
+    """Refuse a mask that, in some text, allows positions past the text's last scored one (the padding of the aligned rows: where a
+    shifted mask lands) while it leaves out positions with scores. Position 0 and real tokens without scores inside a text do not count."""
+    h = has.bool().cpu()
+    if mask.numel() != h.numel():
+        raise ValueError(f"{name} has {mask.numel()} entries for {h.numel()} positions: pass {name}=token_table({data})[1], in the result's layout.")
+    m = mask.bool().cpu().reshape(h.shape)
+    past = torch.arange(h.shape[1]) > torch.where(h, torch.arange(h.shape[1]), -1).max(1, keepdim=True).values  # after the last score
+    bad = ((m & past).any(1) & (~m & h).any(1)).nonzero().flatten()
     if not len(bad): return
     r = int(bad[0])
     raise ValueError(f"{name} is not in the result's layout (left padding?): in text {first + r} it allows positions "
-                     f"{(m[r] & ~h[r]).nonzero().flatten().tolist()} (no loss in the result) and leaves out positions "
+                     f"{(m[r] & past[r]).nonzero().flatten().tolist()} (past the text's last scored token) and leaves out positions "
                      f"{(~m[r] & h[r]).nonzero().flatten().tolist()} (with scores). Per-token scores are aligned left (column s = "
                      f"token s of the text, whatever the padding side): pass {name}=token_table({data})[1], not token_mask of a padded batch.")
 

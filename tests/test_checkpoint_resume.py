@@ -62,3 +62,14 @@ def test_another_posterior_data_of_the_same_size_is_refused(tmp_path):
     resumed = bif(_net(0), TRAIN, QUERY, cross_entropy_loss, posterior_data=corpus_a, checkpoint=str(ck), **hp)  # the same corpus resumes
     whole = bif(_net(0), TRAIN, QUERY, cross_entropy_loss, posterior_data=corpus_a, **hp)
     assert torch.equal(resumed.scores, whole.scores)
+
+
+def test_posterior_data_dropped_or_added_on_resume_is_refused(tmp_path):
+    "Review of hunt 5's fix: a corpus of the training rows' size, given in one run and not in the other, resumed silently (n_posterior equal)."
+    corpus = (X[8:], Y[8:])   # as many rows as TRAIN, other rows
+    hp = dict(eps=1e-3, gamma=100., nbeta=50., precond=None, probe_steps=0, chains=2, draws=8, burnin=4, thin=1, checkpoint_every=3, progress=False)
+    for first, then in ((corpus, None), (None, corpus)):
+        ck = tmp_path/f'ck{first is None}.safetensors'
+        with pytest.raises(Stop): bif(_net(0), TRAIN, QUERY, cross_entropy_loss, posterior_data=first, checkpoint=str(ck), callback=_stop_at(6), **hp)
+        with pytest.raises(ValueError, match='posterior_data'):
+            bif(_net(0), TRAIN, QUERY, cross_entropy_loss, posterior_data=then, checkpoint=str(ck), **hp)

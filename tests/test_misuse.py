@@ -813,3 +813,14 @@ def test_an_observable_without_gradient_is_allowed_as_query_loss_fn(model):
     assert r.scores.shape == (len(TRAIN[0]), len(QUERY[0])) and torch.isfinite(r.scores).all()
     with pytest.raises(ValueError, match="loss_fn's losses do not depend on the model's weights"):
         bif(model, TRAIN, QUERY, error01, **HP)
+
+
+# Review of hunt 5's fix: an observable with a graph and a zero gradient (a rounded probability) that is the same on the
+# query rows at w* (every query classified right) was still refused as "a constant loss", unlike the same error from argmax.
+def test_a_rounded_observable_constant_at_w_star_is_allowed_as_query_loss_fn(model):
+    def error_round(m, batch): return 1 - m(batch[0]).softmax(1).gather(1, batch[1][:, None]).squeeze(1).round()  # is p(y) below 1/2
+    right = cross_entropy_loss(model, TRAIN).detach() < 0.6931   # rows the trained model classifies right
+    query = (X[right][:Q], Y[right][:Q])
+    assert error_round(model, query).eq(0).all() and error_round(model, query).requires_grad
+    r = bif(model, TRAIN, query, cross_entropy_loss, query_loss_fn=error_round, **HP)
+    assert r.scores.shape == (N, Q) and torch.isfinite(r.scores).all()
