@@ -332,7 +332,7 @@ def _fingerprint_diff(meta:dict, t:dict, fp:dict) -> list:
     a, b = t.get('fingerprint.posterior'), fp['tensors'].get('fingerprint.posterior')
     if (a is not None or old.get('posterior_data', False)) != (b is not None) and (a is not None or 'posterior_data' in old):
         out.append(f"posterior_data was {'given' if a is not None else 'not given'} then, and is {'' if b is not None else 'not '}given now")
-    if not moved and a is not None and b is not None and (a.shape != b.shape or not torch.allclose(a, b.cpu(), rtol=1e-6, atol=1e-9)):
+    if not moved and a is not None and b is not None and (a.shape != b.shape or not torch.allclose(a, b.cpu(), rtol=1e-4, atol=1e-6)):  # as the train and query losses: another device or batch size rounds otherwise
         out.append("the posterior_data differ: their losses at w* are not the same")
     return out
 
