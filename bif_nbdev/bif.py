@@ -491,7 +491,7 @@ def _claim(model:nn.Module, delta:int):
         else: _IN_USE.pop(model, None)
 
 # %% ../nbs/05_bif.ipynb #b2326f53
-def check_model(model:nn.Module):
+def check_model(model:nn.Module, who:str="bif"):
     """Refuse what `torch.func` cannot differentiate through, naming the parameter or the module: complex weights, backward hooks,
     weights made in inference mode; and embeddings whose forward rescales their weights in place (`max_norm`)."""
     bad = [k for k, p in model.named_parameters() if p.requires_grad and p.is_complex()]
@@ -500,18 +500,18 @@ def check_model(model:nn.Module):
     if any(getattr(m, '_require_grads_hooks', None) or getattr(m, '_require_grads_hook', None) is not None for m in model.modules()):
         raise ValueError("The model's input embeddings are made to require gradients (Hugging Face's enable_input_require_grads(), "
                          "set up with gradient checkpointing or PEFT), which torch.func cannot run inside its transforms: call "
-                         "model.disable_input_require_grads() before bif and enable_input_require_grads() after.")
+                         f"model.disable_input_require_grads() before {who} and enable_input_require_grads() after.")
     renorm = [k or type(model).__name__ for k, m in model.named_modules() if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and m.max_norm is not None]
     if renorm: raise ValueError(f"Embeddings {renorm[:5]} have max_norm set: their forward rescales the rows it looks up in place, so "
                                 "evaluating the model would change its weights (and each chain's between SGLD steps). Renormalize their rows "
-                                "once and set max_norm=None while calling bif (e.g. with torch.no_grad(): torch.embedding_renorm_(emb.weight, "
+                                f"once and set max_norm=None while calling {who} (e.g. with torch.no_grad(): torch.embedding_renorm_(emb.weight, "
                                 "torch.arange(emb.num_embeddings), emb.max_norm, emb.norm_type); emb.max_norm = None), and put it back after.")
     if any(p.is_inference() for p in model.parameters()):
         raise RuntimeError("The model's weights were made inside torch.inference_mode(), where no gradient can reach them: pass a copy "
                            "made outside it, model = copy.deepcopy(model), or build and load the model outside inference mode.")
     hooked = [k or type(model).__name__ for k, m in model.named_modules() if m._backward_hooks or m._backward_pre_hooks]
     if hooked: raise ValueError(f"Modules {hooked[:5]} have backward hooks (register_full_backward_hook), which torch.func cannot run "
-                                "inside its transforms: remove them (handle.remove()) while calling bif and register them again after.")
+                                f"inside its transforms: remove them (handle.remove()) while calling {who} and register them again after.")
 
 # %% ../nbs/05_bif.ipynb #86d1e35a
 _PLAIN = (type(None), bool, int, float, str)  # attribute values kept as they are (immutable)
@@ -562,7 +562,7 @@ def model_guard(model:nn.Module, device=None, who:str='bif'):
     if torch.is_inference_mode_enabled():
         raise RuntimeError(f"{who} was called inside torch.inference_mode(), where no gradient can be computed and SGLD needs them: call it "
                            "outside (torch.no_grad() around it is fine: the run turns gradients on where it needs them).")
-    check_model(model)
+    check_model(model, who)
     params = list(model.parameters())
     if not params: raise ValueError("The model has no parameters: there are no weights to attribute through.")
     home = params[0].device
