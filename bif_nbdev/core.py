@@ -161,11 +161,14 @@ def _fn_name(f) -> str:
 def _collate_error(e:Exception, idx:list, collate_fn) -> CollateError:
     "`e`, raised by `collate_fn` on the rows `idx`, as an error that says what was collated and how padding fixes different lengths."
     rows = str(idx) if len(idx) <= 6 else str(idx[:6])[:-1] + f", ...] ({len(idx)} rows)"
+    pad = ("Items of different lengths (the token ids of texts, say) need a collate_fn that pads them: for texts, "
+           "bif_nbdev.hf.text_loader(texts, tokenizer), or DataLoader(dataset, batch_size=..., collate_fn=CausalLMCollator(tokenizer)) "
+           "with bif_nbdev.hf.CausalLMCollator; for other sequences, a DataLoader whose collate_fn pads them (e.g. with "
+           "torch.nn.utils.rnn.pad_sequence).")
+    sizes = collate_fn is default_collate or any(w in str(e).lower() for w in ('size', 'shape', 'length'))
+    own = "The error is the collate function's own: fix it (it receives a list of the dataset's items), or pass another collate_fn."
     return CollateError(f"Could not collate rows {rows} into one batch with collate_fn={_fn_name(collate_fn)}: {type(e).__name__}: "
-                        f"{str(e).rstrip('.')}. Items of different lengths (the token ids of texts, say) need a collate_fn that pads them: "
-                        "for texts, bif_nbdev.hf.text_loader(texts, tokenizer), or DataLoader(dataset, batch_size=..., "
-                        "collate_fn=CausalLMCollator(tokenizer)) with bif_nbdev.hf.CausalLMCollator; for other sequences, a DataLoader "
-                        "whose collate_fn pads them (e.g. with torch.nn.utils.rnn.pad_sequence).")
+                        f"{str(e).rstrip('.')}. {pad if sizes else own}")
 
 @patch
 def batch(self:Examples, idx) -> tuple|Mapping|list:
