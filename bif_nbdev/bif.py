@@ -783,7 +783,7 @@ def _posterior_losses(model, ex:Examples, loss_fn:Callable, batch_size, device):
 # %% ../nbs/05_bif.ipynb #417891b5
 def check_posterior_data(model:nn.Module, post:Examples, loss_fn:Callable, batch_size:int=256, device=None) -> Tensor:
     """`posterior_data` checked at w* as the training data is (fixed examples, the loss's first call, shapes, dtypes, finite losses),
-    its errors naming it: one forward pass over it, before the calibration samples from it. Returns `_posterior_losses`'s summary."""
+    its errors naming it: one forward pass over it, before the calibration samples from it. Returns a summary of those losses (their sum and a few rows'), which a checkpoint's fingerprint keeps."""
     check_fixed_examples(post, 'posterior_data')
     return _first_losses(model, post, loss_fn, batch_size, device, 'loss_fn', 'posterior', _posterior_losses)
 
