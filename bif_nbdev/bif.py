@@ -330,9 +330,10 @@ def _fingerprint_diff(meta:dict, t:dict, fp:dict) -> list:
         if not moved and (a is None or a.shape != b.shape or not torch.allclose(a, b.cpu(), rtol=1e-4, atol=1e-6)):
             out.append(f"the {what} differ: the losses at w* are not the same")
     a, b = t.get('fingerprint.posterior'), fp['tensors'].get('fingerprint.posterior')
-    if (a is not None or old.get('posterior_data', False)) != (b is not None) and (a is not None or 'posterior_data' in old):
-        out.append(f"posterior_data was {'given' if a is not None else 'not given'} then, and is {'' if b is not None else 'not '}given now")
-    if not moved and a is not None and b is not None and (a.shape != b.shape or not torch.allclose(a, b.cpu(), rtol=1e-4, atol=1e-6)):  # as the train and query losses: another device or batch size rounds otherwise
+    had = a is not None or old.get('posterior_data', False)   # a checkpoint from before this record says nothing: not compared
+    if (a is not None or 'posterior_data' in old) and had != (b is not None):
+        out.append(f"posterior_data was {'' if had else 'not '}given then, and is {'' if b is not None else 'not '}given now")
+    if not moved and a is not None and b is not None and (a.shape != b.shape or not torch.allclose(a, b.cpu(), rtol=1e-4, atol=1e-6)):
         out.append("the posterior_data differ: their losses at w* are not the same")
     return out
 
@@ -783,7 +784,8 @@ def _posterior_losses(model, ex:Examples, loss_fn:Callable, batch_size, device):
 # %% ../nbs/05_bif.ipynb #417891b5
 def check_posterior_data(model:nn.Module, post:Examples, loss_fn:Callable, batch_size:int=256, device=None) -> Tensor:
     """`posterior_data` checked at w* as the training data is (fixed examples, the loss's first call, shapes, dtypes, finite losses),
-    its errors naming it: one forward pass over it, before the calibration samples from it. Returns a summary of those losses (their sum and a few rows'), which a checkpoint's fingerprint keeps."""
+    its errors naming it: one forward pass over it, before the calibration samples from it. Returns a summary of
+    those losses (their sum and a few rows'), which a checkpoint's fingerprint keeps."""
     check_fixed_examples(post, 'posterior_data')
     return _first_losses(model, post, loss_fn, batch_size, device, 'loss_fn', 'posterior', _posterior_losses)
 

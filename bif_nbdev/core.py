@@ -154,7 +154,7 @@ def __repr__(self:Examples):
 class CollateError(ValueError):
     "A data set's rows could not be collated into one batch; a caller that knows which argument gave them prefixes its name."
 
-def _fn_name(f) -> str:
+def _collate_name(f) -> str:
     "A collate function's name for a message."
     return "torch's default_collate" if f is default_collate else getattr(f, '__qualname__', None) or type(f).__name__
 
@@ -167,7 +167,7 @@ def _collate_error(e:Exception, idx:list, collate_fn) -> CollateError:
            "torch.nn.utils.rnn.pad_sequence).")
     sizes = collate_fn is default_collate or any(w in str(e).lower() for w in ('size', 'shape', 'length'))
     own = "The error is the collate function's own: fix it (it receives a list of the dataset's items), or pass another collate_fn."
-    return CollateError(f"Could not collate rows {rows} into one batch with collate_fn={_fn_name(collate_fn)}: {type(e).__name__}: "
+    return CollateError(f"Could not collate rows {rows} into one batch with collate_fn={_collate_name(collate_fn)}: {type(e).__name__}: "
                         f"{str(e).rstrip('.')}. {pad if sizes else own}")
 
 @patch
