@@ -20,13 +20,13 @@ from .stats import *
 from .diagnostics import *
 
 # %% auto #0
-__all__ = ['SIGN_NOTE', 'RESULT_FORMAT', 'CHECKPOINT_FORMAT', 'AUTO_BLOCK', 'chain_losses', 'BIFResult', 'constant_rows_note',
-           'warn_constant_rows', 'per_sequence', 'top_k', 'tensor_checksum', 'write_tensors', 'read_tensors', 'save',
-           'load_result', 'run_fingerprint', 'check_checkpoint_path', 'SamplingArguments', 'check_model', 'model_guard',
-           'check_depends_on_weights', 'check_token_layout', 'check_loss_shape', 'check_fixed_examples',
-           'rows_to_check', 'check_rows_independent', 'named_examples', 'check_posterior_data', 'losses_at_center',
-           'stats_memory', 'check_stats_memory', 'sample', 'sampling_cost', 'bif', 'plot_traces', 'plot_scores',
-           'top_k_table']
+__all__ = ['SIGN_NOTE', 'RESULT_FORMAT', 'CHECKPOINT_FORMAT', 'POSTERIOR_BUCKETS', 'AUTO_BLOCK', 'chain_losses', 'BIFResult',
+           'constant_rows_note', 'warn_constant_rows', 'per_sequence', 'top_k', 'tensor_checksum', 'write_tensors',
+           'read_tensors', 'save', 'load_result', 'run_fingerprint', 'check_checkpoint_path', 'SamplingArguments',
+           'check_model', 'model_guard', 'check_depends_on_weights', 'check_token_layout', 'check_loss_shape',
+           'check_fixed_examples', 'rows_to_check', 'check_rows_independent', 'named_examples', 'posterior_buckets',
+           'check_posterior_data', 'losses_at_center', 'stats_memory', 'check_stats_memory', 'sample', 'sampling_cost',
+           'bif', 'plot_traces', 'plot_scores', 'top_k_table']
 
 # %% ../nbs/05_bif.ipynb #5466e4ef
 def _in_order(examples:Examples, batch_size:int|None):
@@ -314,7 +314,9 @@ def run_fingerprint(post:LocalPosterior, precond, at:dict, loss_fn, query_loss_f
     the summary of its losses at w* too (`check_posterior_data`)."""
     post_fp = {'fingerprint.posterior': at['posterior']} if at.get('posterior') is not None else {}
     return dict(meta=dict(weights=weights_checksum(post.center), loss_fn=_fn_name(loss_fn), query_loss_fn=_fn_name(query_loss_fn),
-                          precond=_precond_signature(precond, post.center), posterior_data=bool(post_fp)),
+                          precond=_precond_signature(precond, post.center), posterior_data=bool(post_fp),
+                          posterior_buckets=posterior_buckets(post.n) if post_fp else 0),
+
                 tensors={'fingerprint.train': at['train'].float(), 'fingerprint.query': at['query'].float(), **post_fp})
 
 # %% ../nbs/05_bif.ipynb #c58f394d
@@ -333,9 +335,15 @@ def _fingerprint_diff(meta:dict, t:dict, fp:dict) -> list:
     had = a is not None or old.get('posterior_data', False)   # a checkpoint from before this record says nothing: not compared
     if (a is not None or 'posterior_data' in old) and had != (b is not None):
         out.append(f"posterior_data was {'' if had else 'not '}given then, and is {'' if b is not None else 'not '}given now")
-    if not moved and a is not None and b is not None and (a.shape != b.shape or not torch.allclose(a, b.cpu(), rtol=1e-4, atol=1e-6)):
+    if not moved and a is not None and b is not None and _summaries_differ(a, b.cpu(), old.get('posterior_buckets', 0), new['posterior_buckets']):
         out.append("the posterior_data differ: their losses at w* are not the same")
     return out
+
+def _summaries_differ(a:Tensor, b:Tensor, ka:int, kb:int) -> bool:
+    "Whether two summaries of posterior_data's losses (sum, `ka`/`kb` bucket sums, a few rows) differ; buckets compared where both have as many."
+    close = lambda x, y: x.shape == y.shape and torch.allclose(x, y, rtol=1e-4, atol=1e-6)
+    return not (close(a[:1], b[:1]) and close(a[1 + ka:], b[1 + kb:]) and (ka != kb or close(a[1:1 + ka], b[1:1 + kb])))
+
 
 def _precond_differs(meta:dict, fp:dict) -> bool:
     "Whether the preconditioner's signature differs between a checkpoint's run and this one."
@@ -762,30 +770,38 @@ def _check_center_losses(l:Tensor, which:str, fix:str="fix the model or loss_fn 
         row = f" (first at row {first + int(bad.reshape(len(l), -1).any(1).nonzero()[0])})" if first is not None else ''
         raise ValueError(f"Some {which} losses are not finite at the trained weights w*{row}: {fix}.")
 
+POSTERIOR_BUCKETS = 1024  # a checkpoint keeps posterior_data's losses at w* summed in this many buckets of rows (row i in bucket i mod 1024)
+
+def posterior_buckets(n:int) -> int: "How many buckets summarize the losses of `n` posterior rows: one per row up to 1024."; return min(n, POSTERIOR_BUCKETS)
+
 @torch.no_grad()
 def _posterior_losses(model, ex:Examples, loss_fn:Callable, batch_size, device):
     """Every batch of `posterior_data`, its losses checked (shape, dtype, finite, independent of the batch) and dropped: a corpus's
     losses are not kept, only those of the few rows `check_rows_independent` evaluates alone. Returns a summary that identifies the
-    data (a checkpoint's fingerprint): the sum of every loss (float64) and the losses of those few rows."""
+    data (a checkpoint's fingerprint): the sum of every loss (float64), the sums of the rows' losses in `posterior_buckets(n)`
+    buckets (row i in bucket i mod 1024: exact rows up to 1024, so that one changed row moves a sum of n/1024 rows, not of n),
+    and the losses of those few rows."""
     bs, where, n = batch_size or ex.default_batch_size or 256, 'loss_fn (on posterior_data)', len(ex)
-    kept, total = torch.full((n,), float('nan')), 0.
+    kept, buckets = torch.full((n,), float('nan')), torch.zeros(posterior_buckets(n), dtype=torch.float64)
     with eval_mode(model):
         for s, b in ex.batches(bs):
             l = check_losses(loss_fn(model, to_device(b, device)), min(bs, n - s), where)
             _check_center_losses(l, 'posterior_data', "look for NaN or inf in those rows of posterior_data, or fix the model or loss_fn", s)
             if s == 0: check_loss_shape(model, ex, loss_fn, l, device, where)
-            total += l.double().sum().item()
+            buckets.index_add_(0, torch.arange(s, s + len(l)) % len(buckets), l.double().reshape(len(l), -1).sum(1).cpu())
             rows = [i for i in rows_to_check(n) if s <= i < s + len(l)]
             if l.dim() == 1 and rows: kept[rows] = l[[i - s for i in rows]].detach().float().cpu()
     if l.dim() == 1: check_rows_independent(model, ex, loss_fn, kept, device, where, bs)
     rows = kept[rows_to_check(n)].double() if l.dim() == 1 else torch.zeros(0, dtype=torch.float64)  # per-token: the sum alone
-    return torch.cat([torch.tensor([total], dtype=torch.float64), rows])
+    return torch.cat([buckets.sum()[None], buckets, rows])
+
 
 # %% ../nbs/05_bif.ipynb #417891b5
 def check_posterior_data(model:nn.Module, post:Examples, loss_fn:Callable, batch_size:int=256, device=None) -> Tensor:
     """`posterior_data` checked at w* as the training data is (fixed examples, the loss's first call, shapes, dtypes, finite losses),
     its errors naming it: one forward pass over it, before the calibration samples from it. Returns a summary of
-    those losses (their sum and a few rows'), which a checkpoint's fingerprint keeps."""
+    those losses (their sum, sums over buckets of rows and a few rows'), which a checkpoint's fingerprint keeps."""
+
     check_fixed_examples(post, 'posterior_data')
     return _first_losses(model, post, loss_fn, batch_size, device, 'loss_fn', 'posterior', _posterior_losses)
 

@@ -73,3 +73,17 @@ def test_posterior_data_dropped_or_added_on_resume_is_refused(tmp_path):
         with pytest.raises(Stop): bif(_net(0), TRAIN, QUERY, cross_entropy_loss, posterior_data=first, checkpoint=str(ck), callback=_stop_at(6), **hp)
         with pytest.raises(ValueError, match='posterior_data'):
             bif(_net(0), TRAIN, QUERY, cross_entropy_loss, posterior_data=then, checkpoint=str(ck), **hp)
+
+
+def test_one_row_changed_in_a_large_posterior_corpus_is_refused(tmp_path):
+    "The fingerprint kept posterior_data's total loss and four rows: one other row of 3000 changed a little passed the sum's tolerance."
+    g = torch.Generator().manual_seed(1)
+    Xc = torch.randn(3000, 5, generator=g); Yc = torch.randint(0, 3, (3000,), generator=g)
+    moved = Xc.clone(); moved[2201] += 0.05   # not a row the checks evaluate alone (0, 1, 1500, 2999)
+    hp = dict(eps=1e-4, gamma=100., nbeta=3000., precond=None, probe_steps=0, chains=2, draws=4, burnin=2, thin=1, batch_size=64,
+              checkpoint_every=2, progress=False)
+    ck = tmp_path/'ck.safetensors'
+    with pytest.raises(Stop): bif(_net(0), TRAIN, QUERY, cross_entropy_loss, posterior_data=(Xc, Yc), checkpoint=str(ck), callback=_stop_at(4), **hp)
+    with pytest.raises(ValueError, match='the posterior_data differ'):
+        bif(_net(0), TRAIN, QUERY, cross_entropy_loss, posterior_data=(moved, Yc), checkpoint=str(ck), **hp)
+    bif(_net(0), TRAIN, QUERY, cross_entropy_loss, posterior_data=(Xc, Yc), checkpoint=str(ck), **hp)   # the same corpus resumes
