@@ -316,7 +316,6 @@ def run_fingerprint(post:LocalPosterior, precond, at:dict, loss_fn, query_loss_f
     return dict(meta=dict(weights=weights_checksum(post.center), loss_fn=_fn_name(loss_fn), query_loss_fn=_fn_name(query_loss_fn),
                           precond=_precond_signature(precond, post.center), posterior_data=bool(post_fp),
                           posterior_buckets=posterior_buckets(post.n) if post_fp else 0),
-
                 tensors={'fingerprint.train': at['train'].float(), 'fingerprint.query': at['query'].float(), **post_fp})
 
 # %% ../nbs/05_bif.ipynb #c58f394d
@@ -343,7 +342,6 @@ def _summaries_differ(a:Tensor, b:Tensor, ka:int, kb:int) -> bool:
     "Whether two summaries of posterior_data's losses (sum, `ka`/`kb` bucket sums, a few rows) differ; buckets compared where both have as many."
     close = lambda x, y: x.shape == y.shape and torch.allclose(x, y, rtol=1e-4, atol=1e-6)
     return not (close(a[:1], b[:1]) and close(a[1 + ka:], b[1 + kb:]) and (ka != kb or close(a[1:1 + ka], b[1:1 + kb])))
-
 
 def _precond_differs(meta:dict, fp:dict) -> bool:
     "Whether the preconditioner's signature differs between a checkpoint's run and this one."
@@ -439,9 +437,9 @@ def _divergence_error(step:int, msg:str, post:LocalPosterior, eps:float) -> SGLD
 class SamplingArguments(Arguments):
     "How `sample` runs the chains and what it records."
     chains: int = arg(8, "independent SGLD chains, run together (vectorized)")
-    draws: int|str = arg('auto', "kept draws per chain, or 'auto': blocks of 50 until the scores' mean reliability reaches `reliability` (or `max_draws`, `max_seconds`)")
+    draws: int|str = arg('auto', "kept draws per chain, or 'auto': blocks of 50, at least 100, until the scores' mean reliability reaches `reliability` and R̂ ≤ 1.05 (or `max_draws`, `max_seconds`)")
     burnin: int|None = arg(None, "SGLD steps discarded before the first kept draw (default: the calibration's `default_burnin`)")
-    thin: int|str = arg('auto', "SGLD steps between kept draws, or 'auto': about 1/ε with a matrix preconditioner (half the bulk's e-folding time 2/ε: a trade between a step's cost and a draw's), 1 without")
+    thin: int|str = arg('auto', "SGLD steps between kept draws, or 'auto': about 1/ε, between 1 and 8, with a matrix preconditioner (half the bulk's e-folding time 2/ε under 'lm'; 'baoab''s bulk relaxes in about 1/√ε steps, so it often thins more than it needs: thin=2 was faster on a per-token model), 1 without")
     reliability: float = arg(0.9, "with draws='auto': the mean subset-sum reliability of the queries' scores to reach (see *MCMC diagnostics*)")
     max_draws: int = arg(500, "with draws='auto': at most this many kept draws per chain")
     max_seconds: float|None = arg(None, "with draws='auto': stop adding draws after this many seconds (the run so far is returned)")
@@ -801,7 +799,6 @@ def check_posterior_data(model:nn.Module, post:Examples, loss_fn:Callable, batch
     """`posterior_data` checked at w* as the training data is (fixed examples, the loss's first call, shapes, dtypes, finite losses),
     its errors naming it: one forward pass over it, before the calibration samples from it. Returns a summary of
     those losses (their sum, sums over buckets of rows and a few rows'), which a checkpoint's fingerprint keeps."""
-
     check_fixed_examples(post, 'posterior_data')
     return _first_losses(model, post, loss_fn, batch_size, device, 'loss_fn', 'posterior', _posterior_losses)
 

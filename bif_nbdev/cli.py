@@ -363,8 +363,8 @@ def attribute(factory:str=None, # (required) 'module:function' that builds the u
               loss:str='cross_entropy', # 'cross_entropy', 'squared', or 'module:function' with loss_fn(model, batch) -> [B]
               keys:str=None, # comma-separated fields of the data files, in the order loss_fn takes them (default: x,y)
               out:str='attr_out', # folder for the result and report
-              chains:int=4, # SGLD chains
-              draws:int=200, # kept draws per chain
+              chains:int=8, # SGLD chains (bif's default)
+              draws:int=None, # kept draws per chain (default: bif's 'auto', until the scores are reliable)
               seed:int=0, # seed of the sampler
               force:bool=False): # overwrite the result and report of an earlier run in --out
     "BIF scores of a trained model's training data on query data, from files (safetensors weights, safetensors/npz data)."
@@ -377,7 +377,7 @@ def attribute(factory:str=None, # (required) 'module:function' that builds the u
     model = load_model(factory, weights)
     tr, qu = (fit_fields(f, path, model, loss, ks) for path, f in fields)
     loss_fn = load_object(_losses.get(loss, loss), 'the loss function')
-    try: res = bif(model, tr, qu, loss_fn, chains=chains, draws=draws, seed=seed, progress=False)
+    try: res = bif(model, tr, qu, loss_fn, chains=chains, seed=seed, progress=False, **({} if draws is None else dict(draws=draws)))
     except Exception as e:
         err = _naming_option(e, train, query, loss)
         if err is e: raise
