@@ -793,7 +793,6 @@ def _posterior_losses(model, ex:Examples, loss_fn:Callable, batch_size, device):
     rows = kept[rows_to_check(n)].double() if l.dim() == 1 else torch.zeros(0, dtype=torch.float64)  # per-token: the sum alone
     return torch.cat([buckets.sum()[None], buckets, rows])
 
-
 # %% ../nbs/05_bif.ipynb #417891b5
 def check_posterior_data(model:nn.Module, post:Examples, loss_fn:Callable, batch_size:int=256, device=None) -> Tensor:
     """`posterior_data` checked at w* as the training data is (fixed examples, the loss's first call, shapes, dtypes, finite losses),

@@ -211,9 +211,9 @@ def token_heatmap(source, # per-token BIFResult or Tensor [n, S, q, S'] (BIF sig
     if len(tt) != B.shape[0] or len(qt) != B.shape[1]:
         raise ValueError(f"{len(tt)} training and {len(qt)} query token strings for a {tuple(B.shape)} block: pass the strings of the rows aligned "
                          f"left like the scores, token_strings(tokenizer, token_table(data)[0]), as train_tokens and query_tokens.")
-    S = getattr(source, 'scores', M)
-    _check_strings(tt, (S[i] != 0).flatten(1).any(1), 'train_tokens', 'train', i)
-    _check_strings(qt, (S[:, :, j] != 0).flatten(0, 1).any(0), 'query_tokens', 'query', j)
+    scored = getattr(source, 'scores', M)   # non-zero where a token has a loss
+    _check_strings(tt, (scored[i] != 0).flatten(1).any(1), 'train_tokens', 'train', i)
+    _check_strings(qt, (scored[:, :, j] != 0).flatten(0, 1).any(0), 'query_tokens', 'query', j)
     rm = train_mask[i].bool() if train_mask is not None else (B != 0).any(1)
     cm = query_mask[j].bool() if query_mask is not None else (B != 0).any(0)
     B = B[rm][:, cm]
@@ -273,7 +273,7 @@ def influence_html(source, # per-token BIFResult or Tensor [n, S, q, S'] (BIF si
                    z:float|None=2.0, # grey out tokens whose score is within z standard errors of 0 (a BIFResult with 2+ chains; None: never)
                   ) -> HTMLText:
     "Static HTML: query token `t` of query text `j`, and the training texts holding its most influential tokens, coloured; those within their error bar grey."
-    M, S = (getattr(source, by), source.scores) if isinstance(source, BIFResult) else (source, source)   # S: where scores are non-zero
+    M, scored = (getattr(source, by), source.scores) if isinstance(source, BIFResult) else (source, source)   # scored: non-zero where a token has a loss
     col = M[:, :, j, t].float().cpu()                                   # [n, S]
     if isinstance(source, BIFResult):  # masks in the result's layout (aligned left)
         _check_layout(train_mask, source.scores[:, :, j, t] != 0, 'train_mask')
@@ -286,14 +286,14 @@ def influence_html(source, # per-token BIFResult or Tensor [n, S, q, S'] (BIF si
     order = torch.argsort(best)[:n_texts].tolist()
     vmax = col[train_mask.bool()].abs().max().item() if train_mask.any() else 0.0
     qm, what = (query_mask[j] if query_mask is not None else None), ('−corr' if by == 'corr' else '−cov')
-    _check_strings(query_tokens[j], (S[:, :, j] != 0).flatten(0, 1).any(0), 'query_tokens', 'query', j)   # strings aligned left, like S
+    _check_strings(query_tokens[j], (scored[:, :, j] != 0).flatten(0, 1).any(0), 'query_tokens', 'query', j)   # strings aligned left
     rows = [f'<div style="margin:4px 0"><b>query {j}</b>, token {t} ({html.escape(query_tokens[j][t])}): '
             f'{tokens_html(query_tokens[j], None, highlight=t, mask=qm)}</div>',
             f'<div style="font-size:85%;color:#555">training tokens coloured by {what}: blue = helpful (loss moves with '
             f'the query token\'s), red = harmful; full colour = {vmax:.3g}'
             + (f'; grey = within {z:g} standard errors of 0 (noise at this budget)' if noisy else '') + '</div>']
     for i in order:
-        _check_strings(train_tokens[i], (S[i] != 0).flatten(1).any(1), 'train_tokens', 'train', i)
+        _check_strings(train_tokens[i], (scored[i] != 0).flatten(1).any(1), 'train_tokens', 'train', i)
         lab = html.escape(str(labels[i])) if labels is not None else f'train {i}'
         rows.append(f'<div style="margin:2px 0"><span style="display:inline-block;min-width:6em;color:#555">{lab}</span>'
                     f'{tokens_html(train_tokens[i], col[i], vmax, mask=shown[i])}</div>')
