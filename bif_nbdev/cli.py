@@ -319,6 +319,11 @@ def _train_digits(train, seed:int, steps:int=300):
         opt.zero_grad(); cross_entropy_loss(model, train).mean().backward(); opt.step()
     return model
 
+# %% ../nbs/13_cli.ipynb #90dfcc28
+def _progress_bars() -> bool:
+    "Whether the commands draw progress bars: only when stderr is a terminal."
+    return sys.stderr.isatty()
+
 # %% ../nbs/13_cli.ipynb #df677b0c
 @subcommand
 def demo(out:str='demo_out', # folder for the report
@@ -337,7 +342,7 @@ def demo(out:str='demo_out', # folder for the report
     train, query = _digits(n_train, n_query, seed)
     model = _train_digits(train, seed)
     acc = (model(query[0]).argmax(1) == query[1]).float().mean().item()
-    res = bif(model, train, query, cross_entropy_loss, chains=chains, seed=seed, progress=False, **({} if draws is None else dict(draws=draws)))
+    res = bif(model, train, query, cross_entropy_loss, chains=chains, seed=seed, progress=_progress_bars(), **({} if draws is None else dict(draws=draws)))
     same = [(train[1][res.top_k(q, 5)[0]] == query[1][q]).float().mean().item() for q in range(n_query)]
     note = (f'Digits (scikit-learn), {n_train} training and {n_query} held-out query examples; a 64-32-10 tanh network '
             f'(query accuracy {acc:.2f}). Labels of training examples in the tables; query labels: {query[1][:3].tolist()}... '
@@ -377,7 +382,7 @@ def attribute(factory:str=None, # (required) 'module:function' that builds the u
     model = load_model(factory, weights)
     tr, qu = (fit_fields(f, path, model, loss, ks) for path, f in fields)
     loss_fn = load_object(_losses.get(loss, loss), 'the loss function')
-    try: res = bif(model, tr, qu, loss_fn, chains=chains, seed=seed, progress=False, **({} if draws is None else dict(draws=draws)))
+    try: res = bif(model, tr, qu, loss_fn, chains=chains, seed=seed, progress=_progress_bars(), **({} if draws is None else dict(draws=draws)))
     except Exception as e:
         err = _naming_option(e, train, query, loss)
         if err is e: raise
