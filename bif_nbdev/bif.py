@@ -21,12 +21,12 @@ from .diagnostics import *
 
 # %% auto #0
 __all__ = ['SIGN_NOTE', 'RESULT_FORMAT', 'CHECKPOINT_FORMAT', 'POSTERIOR_BUCKETS', 'AUTO_BLOCK', 'chain_losses', 'BIFResult',
-           'constant_rows_note', 'warn_constant_rows', 'per_sequence', 'top_k', 'tensor_checksum', 'write_tensors',
-           'read_tensors', 'save', 'load_result', 'run_fingerprint', 'check_checkpoint_path', 'SamplingArguments',
-           'check_model', 'model_guard', 'check_depends_on_weights', 'check_token_layout', 'check_loss_shape',
-           'check_fixed_examples', 'rows_to_check', 'check_rows_independent', 'named_examples', 'posterior_buckets',
-           'check_posterior_data', 'losses_at_center', 'stats_memory', 'check_stats_memory', 'sample', 'sampling_cost',
-           'bif', 'plot_traces', 'plot_scores', 'top_k_table']
+           'constant_rows_note', 'reliability_note', 'warn_result_notes', 'per_sequence', 'top_k', 'tensor_checksum',
+           'write_tensors', 'read_tensors', 'save', 'load_result', 'run_fingerprint', 'check_checkpoint_path',
+           'SamplingArguments', 'check_model', 'model_guard', 'check_depends_on_weights', 'check_token_layout',
+           'check_loss_shape', 'check_fixed_examples', 'rows_to_check', 'check_rows_independent', 'named_examples',
+           'posterior_buckets', 'check_posterior_data', 'losses_at_center', 'stats_memory', 'check_stats_memory',
+           'sample', 'sampling_cost', 'bif', 'plot_traces', 'plot_scores', 'top_k_table']
 
 # %% ../nbs/05_bif.ipynb #5466e4ef
 def _in_order(examples:Examples, batch_size:int|None):
@@ -156,6 +156,7 @@ def __repr__(self:BIFResult):
         if w: s += f"\n  ⚠ {w}"
     if not self.diagnostics.ok: s += ''.join(f"\n  ⚠ {p}" for p in self.diagnostics.problems())
     if note := constant_rows_note(self): s += f"\n  ⚠ {note}"
+    if note := reliability_note(self): s += f"\n  ⚠ {note}"
     return s
 
 
@@ -180,9 +181,20 @@ def constant_rows_note(r:BIFResult) -> str:
             "rounds to 0.0 at every draw (a float32 or bfloat16 cross-entropy of a certain prediction) needs computing in float64 "
             "(see .constant_rows).")
 
-def warn_constant_rows(r:BIFResult) -> BIFResult:
-    "`r`, after a warning if it has constant training rows."
-    if note := constant_rows_note(r): warnings.warn(note)
+def reliability_note(r:BIFResult) -> str:
+    "A sentence when draws='auto' stopped at its limit before the scores' mean reliability reached its target, or ''."
+    c, rel = r.config, (r.reliability if r.reliability is not None else r.per_sequence().reliability)
+    target = c.get('reliability_target')
+    if target is None or rel is None or rel.mean().item() >= target: return ''
+    timed = c.get('max_seconds') is not None and c['draws'] + AUTO_BLOCK <= c['max_draws']
+    limit = f"max_seconds={c['max_seconds']:g}" if timed else f"max_draws={c['max_draws']}"
+    return (f"draws='auto' stopped at {limit} ({c['draws']} draws per chain) with the scores' mean reliability {rel.mean():.2f}, below "
+            f"its target {target:g}: they are noisier than asked. A larger {limit.split('=')[0]} (or more chains) raises it.")
+
+def warn_result_notes(r:BIFResult) -> BIFResult:
+    "`r`, after a warning for each note on all its scores: constant training rows, a reliability target that 'auto' draws missed."
+    for note in (constant_rows_note(r), reliability_note(r)):
+        if note: warnings.warn(note)
     return r
 
 # %% ../nbs/05_bif.ipynb #d1658a19
@@ -593,6 +605,20 @@ def model_guard(model:nn.Module, device=None, who:str='bif'):
             for p, g in zip(params, grads): p.grad = g
             _claim(model, -1)
 
+# %% ../nbs/05_bif.ipynb #2fad8579
+def _weights_without_gradient(model, loss_fn:Callable, ps:dict, grads, batch, ref:Tensor, tol) -> list:
+    """The trainable weights that move the losses at `batch` (`ref`, within `tol`) when nudged by 1% of their scale, although `grads`
+    holds no gradient for them: used under torch.no_grad() or detached inside forward. Weights the loss does not use pass."""
+    none = [k for k, gi in zip(ps, grads) if gi is None]
+    gen = make_generator(0)
+    def moves(keys):
+        nudged = {k: ps[k] + 1e-2 * (ps[k].detach().float().pow(2).mean().sqrt().item() or 1.) * torch.randn(ps[k].shape, generator=gen).to(ps[k])
+                  for k in keys}
+        with torch.no_grad(): l = functional_loss(model, loss_fn)({**ps, **nudged}, batch)
+        return not bool(((l - ref).abs() <= tol).all())
+    if not none or not moves(none): return []
+    return [k for k in none if moves([k])] if len(none) <= 32 else none   # name each, unless there are many
+
 # %% ../nbs/05_bif.ipynb #c0ffee01
 def check_depends_on_weights(model:nn.Module, data:Examples, loss_fn:Callable, device=None, name:str='loss_fn', rows:int=8,
                              needs_grad:bool=True):
@@ -621,6 +647,10 @@ def check_depends_on_weights(model:nn.Module, data:Examples, loss_fn:Callable, d
         raise ValueError(f"{name}'s losses do not depend on the model's weights: no gradient reaches them (was the loss computed under "
                          "torch.no_grad(), detached with .detach()/.item()/numpy, or is it a constant?). BIF needs losses differentiable in the weights.")
     g = torch.autograd.grad(example_loss(out).sum(), list(ps.values()), allow_unused=True)
+    if bad := _weights_without_gradient(model, loss_fn, ps, g, batch, ref, tol):
+        raise ValueError(f"{name}'s losses change with the weights {bad[:5]} but carry no gradient to them (used under torch.no_grad() or "
+                         ".detach() inside forward?): the sampler moves every trainable weight by its gradient, so these would drift on "
+                         "noise alone and the scores would be wrong. Freeze them (requires_grad_(False): held at w*) or compute them with gradients.")
     if all(gi is None or not bool(gi.any()) for gi in g) and bool((out == out.reshape(-1)[0]).all()):
         raise ValueError(f"{name} gives every example the same loss, and its gradient with respect to the weights is 0: "
                          "a constant loss has no influence to attribute.")
@@ -1010,8 +1040,7 @@ def _run(model, train_ex:Examples, query_ex:Examples, loss_fn, query_loss_fn, ca
          device, callback, t0:float, post_ex:Examples|None=None, min_kept:int=0) -> BIFResult:
     """Sample with `cal`'s hyperparameters (the posterior on `post_ex`, default the training rows scored); `at` = `losses_at_center(...)`.
     Fewer than `min_kept` chains left raises `SGLDDivergence` (for `bif`'s restart)."""
-    n, q = len(train_ex), len(query_ex)
-    post_ex = train_ex if post_ex is None else post_ex
+    n, q, post_ex = len(train_ex), len(query_ex), (train_ex if post_ex is None else post_ex)
     cfg = dict(_run_config(cal, a, at, n, q), n_posterior=len(post_ex))
     if a.burnin is None and (note := slow_mixing_note(cal)): warnings.warn(note)
     post = cal.posterior(model, post_ex, loss_fn)
@@ -1043,8 +1072,9 @@ def _run(model, train_ex:Examples, query_ex:Examples, loss_fn, query_loss_fn, ca
     if a.checkpoint: _save_checkpoint(a.checkpoint, run.state, run.stats, run.traces, cfg, fingerprint=fp)
     cfg.update(draws=len(run.traces['train']), draws_rule=(f"auto: mean reliability {a.reliability}, at most {a.max_draws}" if auto else 'fixed'),
                chains_kept=run.state.chain_ids, vectorized=getattr(run.state, 'vectorized', None), calibration=cal.estimates,
-               seconds=round(time.time() - t0, 3), device=str(device))
-    return warn_constant_rows(_result(run.stats, run.traces, run.trajs, cfg, n, q, at['train_len'], at['query_len']))
+               seconds=round(time.time() - t0, 3), device=str(device),
+               **(dict(reliability_target=a.reliability, max_draws=a.max_draws, max_seconds=a.max_seconds) if auto else {}))
+    return warn_result_notes(_result(run.stats, run.traces, run.trajs, cfg, n, q, at['train_len'], at['query_len']))
 
 # %% ../nbs/05_bif.ipynb #40cce4f4
 def sample(model:nn.Module, # trained model; its current weights are w* (they are not modified)

@@ -255,7 +255,8 @@ def write_report(res, out, title:str, queries:int=3, labels=None, note:str='',
     parts = [f'# {title}', '', note, '', '**Sign:** a score is the change of the query loss per unit up-weighting of the training '
              'example (−Cov under the local posterior). Negative = helpful, positive = harmful.', '', '## Settings and diagnostics', '']
     parts += settings_table(res) + ['']
-    warn = [f'⚠ {p}' for p in res.diagnostics.problems()]
+    from bif_nbdev.bif import reliability_note
+    warn = [f'⚠ {p}' for p in res.diagnostics.problems() + [reliability_note(res)] if p]
     if r.stderr is not None and r.scores.shape[0] >= 4 and res.noise().warning: warn.append(f'⚠ {res.noise().warning}')
     parts += sum([[w, ''] for w in warn], [])
     parts += ['## Top influences', '']

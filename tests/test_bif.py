@@ -121,3 +121,20 @@ def test_calibration_names_its_stages_when_asked(capsys):
     for stage in ('Kronecker factors', 'Lanczos on H', 'preconditioned Lanczos', 'stability probe'): assert stage in err, (stage, err[-300:])
     assert set(loud.estimates['seconds']) >= {'Kronecker factors', 'Lanczos on H', 'preconditioned Lanczos'}
     assert (loud.eps, loud.gamma, loud.nbeta) == (quiet.eps, quiet.gamma, quiet.nbeta)
+
+
+def test_auto_draws_that_miss_their_reliability_target_say_so():
+    "A new user's trial: 'auto' draws stopped at max_draws below the target, and only R̂/ESS lines hinted at it."
+    model, train, query = _linreg()
+    hp = dict(chains=4, nbeta=60., gamma=6., eps=2e-3, batch_size=60, burnin=50, thin=1, progress=False)
+    with pytest.warns(UserWarning, match=r"draws='auto' stopped at max_draws=100 \(100 draws per chain\) with the scores' mean reliability"):
+        r = bif(model, train, query, squared_loss, max_draws=100, reliability=0.999, **hp)
+    assert r.config['reliability_target'] == 0.999 and '⚠ draws=\'auto\' stopped at max_draws=100' in repr(r)
+    with pytest.warns(UserWarning, match=r"stopped at max_seconds=1e-06"):
+        bif(model, train, query, squared_loss, max_seconds=1e-6, reliability=0.999, **hp)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')   # the target met, or fixed draws: no note
+        met = bif(model, train, query, squared_loss, max_draws=100, reliability=0.01, **hp)
+        fixed = bif(model, train, query, squared_loss, draws=100, **hp)
+    assert 'stopped at' not in repr(met) + repr(fixed) and 'reliability_target' not in fixed.config
