@@ -441,8 +441,10 @@ def _divergence_error(step:int, msg:str, post:LocalPosterior, eps:float) -> SGLD
     more = f", or a larger batch_size (now {post.batch_size} of {post.n})" if post.batch_size < post.n else ''
     nan = (" If loss_fn can return NaN or inf by itself (a log of 0, a division, an overflow in half precision), fix it first;"
            " otherwise the chains went where it overflows.") if 'loss_fn returned' in msg else ''
-    return SGLDDivergence(f"SGLD diverged at step {step} ({msg}).{nan} Lower the step size: eps={eps:.3g} -> try eps={eps / 10:.3g} "
-                          f"(or raise gamma={post.gamma:.3g} to localize more strongly{more}).")
+    e = SGLDDivergence(f"SGLD diverged at step {step} ({msg}).{nan} Lower the step size: eps={eps:.3g} -> try eps={eps / 10:.3g} "
+                       f"(or raise gamma={post.gamma:.3g} to localize more strongly{more}).")
+    e.what = f"SGLD diverged at step {step} ({msg}).{nan}"   # without the advice: for `bif`, which starts again by itself
+    return e
 
 # %% ../nbs/05_bif.ipynb #8913f38f
 @dataclass(frozen=True)
@@ -1119,7 +1121,7 @@ def _after_divergence(e:SGLDDivergence, cal:Calibration, cal_args:CalibrationArg
     shortened the stability probe (or skipped it: under 5 steps) and `probe_steps` was not given: the calibration again with
     the full probe, once (its halvings may localize the posterior, see `calibrate`). Otherwise the same with half the step."""
     why = getattr(e, 'restart_reason', None)
-    said = f"SGLD: {why}: the step is too large for this posterior." if why else str(e)
+    said = f"SGLD: {why}: the step is too large for this posterior." if why else getattr(e, 'what', str(e))
     probed = cal.estimates.get('probe_steps', FULL_PROBE)
     if cal_args.probe_steps is None and probed < FULL_PROBE:
         warnings.warn(f"{said} A small sampling budget had shortened the calibration's stability probe to {probed} steps: "

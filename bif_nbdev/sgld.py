@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_sgld.ipynb #167cf4b8
 from __future__ import annotations
-import math, re, warnings
+import math, re, warnings, weakref
 from dataclasses import dataclass, field
 from typing import Callable
 import torch
@@ -189,6 +189,19 @@ def _vmap_pays(post:LocalPosterior, rows:int, chains:int=2) -> bool:
     "Whether vmap over chains should beat a loop for a pass over `rows` examples (2+ chains; a GPU, or a CPU and small work)."
     return chains > 1 and (post.device.type != 'cpu' or _work_per_row(post) * rows < 2 ** 22)
 
+# %% ../nbs/03_sgld.ipynb #4768d847
+def _first_sentence(e:Exception, limit:int=300) -> str:
+    "The first sentence (or line) of an error's message, at most `limit` characters, cut at a word with '…'."
+    s = str(e).strip().split('\n')[0]
+    s = s[:s.index('. ') + 1] if '. ' in s else s
+    return s if len(s) <= limit else s[:limit].rsplit(' ', 1)[0] + ' …'
+
+_SAID = weakref.WeakKeyDictionary()   # the models whose fallback to the loop was already reported (the model itself is not touched)
+
+def _say_once(model:nn.Module, msg:str):
+    "Warn `msg` if no fallback was reported for `model` yet in this process: the calibration's probes and the sampler each try vmap."
+    if model not in _SAID: _SAID[model] = True; warnings.warn(msg)
+
 # %% ../nbs/03_sgld.ipynb #7ry5vmap
 def _no_batching_rule(w) -> bool:
     "Whether a warning is torch.func's 'no batching rule' (the op then runs one chain at a time inside vmap)."
@@ -209,8 +222,8 @@ def try_vmap(post:LocalPosterior, kind:str, vmapped:Callable, looped:Callable):
     except Exception as e:
         out = looped()
         post.vmap_ok[kind] = False
-        warnings.warn(f"torch.func.vmap could not vectorize the chains ({type(e).__name__}: {str(e)[:200]}); "
-                      "falling back to a loop over chains (pass vectorize=False to silence this).")
+        _say_once(post.model, f"torch.func.vmap could not vectorize the chains ({type(e).__name__}: {_first_sentence(e)}); "
+                              "falling back to a loop over chains (pass vectorize=False to silence this).")
         return out, False
     slow = [w for w in caught if _no_batching_rule(w)]
     for w in caught:
@@ -218,8 +231,8 @@ def try_vmap(post:LocalPosterior, kind:str, vmapped:Callable, looped:Callable):
     post.vmap_ok[kind] = not slow
     if slow:
         ops = sorted({m for w in slow for m in re.findall(r'aten::\w+', str(w.message))})
-        warnings.warn(f"torch.func.vmap has no batching rule for {', '.join(ops) or 'an op of this model'}: the chains run in a "
-                      "loop instead (pass vectorize=False to silence this).")
+        _say_once(post.model, f"torch.func.vmap has no batching rule for {', '.join(ops) or 'an op of this model'}: the chains run in a "
+                              "loop instead (pass vectorize=False to silence this).")
     return out, not slow
 
 # %% ../nbs/03_sgld.ipynb #61e313ef
