@@ -148,7 +148,7 @@ def __repr__(self:BIFResult):
     cal = c.get('calibration')
     if isinstance(cal, dict) and cal.get('nbeta_localized_by') and not cal.get('localizing_did_not_help'):
         h = cal['halvings_before_localizing']
-        why = f"it halved the step {h}×" if h < 7 else "it gave up after 6 halvings"
+        why = f"it halved the step {h}×" if h < 7 else "its chains left the posterior at every step it tried, halving 6×"
         s += (f"\n  nβ and γ ×{cal['nbeta_localized_by']:g} by the stability probe ({why}; damping kept): "
               "scores scale as 1/nβ, compare runs by nβ·scores")
     if self.stderr is not None and self.per_sequence().scores.shape[0] >= 4:
