@@ -185,6 +185,9 @@ def reliability_note(r:BIFResult) -> str:
     "A sentence when draws='auto' stopped at its limit before the scores' mean reliability reached its target, or ''."
     c, rel = r.config, (r.reliability if r.reliability is not None else r.per_sequence().reliability)
     target = c.get('reliability_target')
+    if target is not None and rel is None:
+        return (f"draws='auto' could not measure the scores' reliability (it needs 2+ chains with their own statistics: not one chain, "
+                f"not pooled_stats=True), so it stopped on R̂ and its limits ({c['draws']} draws per chain), not at reliability {target:g}.")
     if target is None or rel is None or rel.mean().item() >= target: return ''
     timed = c.get('max_seconds') is not None and c['draws'] + AUTO_BLOCK <= c['max_draws']
     limit = f"max_seconds={c['max_seconds']:g}" if timed else f"max_draws={c['max_draws']}"
@@ -609,17 +612,19 @@ def model_guard(model:nn.Module, device=None, who:str='bif'):
 
 # %% ../nbs/05_bif.ipynb #2fad8579
 def _weights_without_gradient(model, loss_fn:Callable, ps:dict, grads, batch, ref:Tensor, tol) -> list:
-    """The trainable weights that move the losses at `batch` (`ref`, within `tol`) when nudged by 1% of their scale, although `grads`
-    holds no gradient for them: used under torch.no_grad() or detached inside forward. Weights the loss does not use pass."""
-    none = [k for k, gi in zip(ps, grads) if gi is None]
+    """The trainable weights that move the losses at `batch` (`ref`, within `tol`) when nudged by half their scale, although `grads`
+    holds no gradient for them: used under torch.no_grad(), detached, or behind a reentrant checkpoint inside forward. Weights the
+    loss does not use leave the losses bit-identical and pass; the culprits are found by halving the suspects."""
     gen = make_generator(0)
     def moves(keys):
-        nudged = {k: ps[k] + 1e-2 * (ps[k].detach().float().pow(2).mean().sqrt().item() or 1.) * torch.randn(ps[k].shape, generator=gen).to(ps[k])
+        nudged = {k: ps[k] + 0.5 * (ps[k].detach().float().pow(2).mean().sqrt().item() or 1.) * torch.randn(ps[k].shape, generator=gen).to(ps[k])
                   for k in keys}
         with torch.no_grad(): l = functional_loss(model, loss_fn)({**ps, **nudged}, batch)
         return not bool(((l - ref).abs() <= tol).all())
-    if not none or not moves(none): return []
-    return [k for k in none if moves([k])] if len(none) <= 32 else none   # name each, unless there are many
+    def culprits(keys):
+        if not keys or not moves(keys): return []
+        return keys if len(keys) == 1 else culprits(keys[:len(keys) // 2]) + culprits(keys[len(keys) // 2:])
+    return culprits([k for k, gi in zip(ps, grads) if gi is None])
 
 # %% ../nbs/05_bif.ipynb #c0ffee01
 def check_depends_on_weights(model:nn.Module, data:Examples, loss_fn:Callable, device=None, name:str='loss_fn', rows:int=8,
@@ -650,8 +655,8 @@ def check_depends_on_weights(model:nn.Module, data:Examples, loss_fn:Callable, d
                          "torch.no_grad(), detached with .detach()/.item()/numpy, or is it a constant?). BIF needs losses differentiable in the weights.")
     g = torch.autograd.grad(example_loss(out).sum(), list(ps.values()), allow_unused=True)
     if bad := _weights_without_gradient(model, loss_fn, ps, g, batch, ref, tol):
-        raise ValueError(f"{name}'s losses change with the weights {bad[:5]} but carry no gradient to them (used under torch.no_grad() or "
-                         ".detach() inside forward?): the sampler moves every trainable weight by its gradient, so these would drift on "
+        raise ValueError(f"{name}'s losses change with the weights {bad[:5]} but carry no gradient to them (used under torch.no_grad(), "
+                         ".detach() or a reentrant torch.utils.checkpoint inside forward?): the sampler moves every trainable weight by its gradient, so these would drift on "
                          "noise alone and the scores would be wrong. Freeze them (requires_grad_(False): held at w*) or compute them with gradients.")
     if all(gi is None or not bool(gi.any()) for gi in g) and bool((out == out.reshape(-1)[0]).all()):
         raise ValueError(f"{name} gives every example the same loss, and its gradient with respect to the weights is 0: "

@@ -190,17 +190,17 @@ def _vmap_pays(post:LocalPosterior, rows:int, chains:int=2) -> bool:
     return chains > 1 and (post.device.type != 'cpu' or _work_per_row(post) * rows < 2 ** 22)
 
 # %% ../nbs/03_sgld.ipynb #4768d847
-def _first_sentence(e:Exception, limit:int=300) -> str:
-    "The first sentence (or line) of an error's message, at most `limit` characters, cut at a word with '…'."
+def _first_line(e:Exception, limit:int=300) -> str:
+    "The first line of an error's message, at most `limit` characters, cut at a word with '…'."
     s = str(e).strip().split('\n')[0]
-    s = s[:s.index('. ') + 1] if '. ' in s else s
     return s if len(s) <= limit else s[:limit].rsplit(' ', 1)[0] + ' …'
 
-_SAID = weakref.WeakKeyDictionary()   # the models whose fallback to the loop was already reported (the model itself is not touched)
+_SAID = weakref.WeakKeyDictionary()   # model -> the fallback messages already shown for it (the model itself is not touched)
 
 def _say_once(model:nn.Module, msg:str):
-    "Warn `msg` if no fallback was reported for `model` yet in this process: the calibration's probes and the sampler each try vmap."
-    if model not in _SAID: _SAID[model] = True; warnings.warn(msg)
+    "Warn `msg` the first time it concerns `model` in this process: the calibration's probes and the sampler each try vmap."
+    said = _SAID.setdefault(model, set())
+    if msg not in said: said.add(msg); warnings.warn(msg)
 
 # %% ../nbs/03_sgld.ipynb #7ry5vmap
 def _no_batching_rule(w) -> bool:
@@ -222,7 +222,7 @@ def try_vmap(post:LocalPosterior, kind:str, vmapped:Callable, looped:Callable):
     except Exception as e:
         out = looped()
         post.vmap_ok[kind] = False
-        _say_once(post.model, f"torch.func.vmap could not vectorize the chains ({type(e).__name__}: {_first_sentence(e)}); "
+        _say_once(post.model, f"torch.func.vmap could not vectorize the chains ({type(e).__name__}: {_first_line(e)}); "
                               "falling back to a loop over chains (pass vectorize=False to silence this).")
         return out, False
     slow = [w for w in caught if _no_batching_rule(w)]

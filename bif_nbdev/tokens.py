@@ -174,18 +174,25 @@ def token_table(data, # the training (or query) data given to `bif`: DataLoader,
     return torch.cat([pad(x, pad_id) for x in ids]), torch.cat([pad(m, False) for m in masks])
 
 # %% ../nbs/08_per_token.ipynb #d6d3702d
-def _check_strings(tokens:list, # the strings given for one text
-                   has:Tensor, # bool [S]: the text's positions with a score
-                   name:str, data:str, idx:int): # the argument, its data and the text, for the message
-    """Refuse the strings of a left-padded row: past the text's last scored position the strings aligned left are its padding (one
-    string repeated), while a left-padded row has the text's last tokens there and as long a run of one string (the padding) in front."""
-    pos = has.nonzero().flatten()
-    if not len(pos): return
-    tail = list(tokens[int(pos[-1]) + 1:])
-    if len(tail) >= 2 and len(set(tail)) > 1 and len(set(tokens[:len(tail)])) == 1:
-        raise ValueError(f"{name} for {data} text {idx} look left-padded: they begin with {len(tail)} × {tokens[0]!r} and end with real tokens "
-                         f"{tail[-3:]} past the text's last scored position {int(pos[-1])}. Per-token scores are aligned left (column s = token "
-                         f"s of the text): pass {name}=token_strings(tokenizer, token_table({data})[0]), not the strings of a padded batch.")
+def _check_strings(rows:list, # [r][S] token strings, one list per text
+                   has:Tensor, # bool [r, S]: the positions with a score
+                   name:str, data:str): # the argument and its data, for the message
+    """Refuse the strings of a left-padded batch, judged over its rows. Past a text's last scored position, strings aligned left hold
+    its padding (one string repeated) or a suffix without loss; a left-padded row holds its last tokens there and begins with as
+    long a run of one string. Refused when two or more rows look left-padded and none ends in a repeated string."""
+    if not rows or not isinstance(rows[0], (list, tuple)): return   # one text's strings: nothing to compare
+    suspects = []
+    for r, (toks, h) in enumerate(zip(rows, has)):
+        pos = h.nonzero().flatten()
+        tail = list(toks[int(pos[-1]) + 1:]) if len(pos) else []
+        if len(tail) < 2: continue
+        if len(set(tail)) == 1: return   # a row that ends in its padding: aligned left
+        if len(set(toks[:len(tail)])) == 1: suspects.append((r, len(tail)))
+    if len(suspects) < 2: return
+    (r, k), more = suspects[0], len(suspects) - 1
+    raise ValueError(f"{name} look left-padded: {data} text {r} (and {more} more) begins with {k} × {rows[r][0]!r} and ends with real tokens "
+                     f"{list(rows[r][-3:])} past its last scored position. Per-token scores are aligned left (column s = token s of the "
+                     f"text): pass {name}=token_strings(tokenizer, token_table({data})[0]), not the strings of a padded batch.")
 
 # %% ../nbs/08_per_token.ipynb #94aecccc
 def token_heatmap(source, # per-token BIFResult or Tensor [n, S, q, S'] (BIF sign)
@@ -212,8 +219,8 @@ def token_heatmap(source, # per-token BIFResult or Tensor [n, S, q, S'] (BIF sig
         raise ValueError(f"{len(tt)} training and {len(qt)} query token strings for a {tuple(B.shape)} block: pass the strings of the rows aligned "
                          f"left like the scores, token_strings(tokenizer, token_table(data)[0]), as train_tokens and query_tokens.")
     scored = getattr(source, 'scores', M)   # non-zero where a token has a loss
-    _check_strings(tt, (scored[i] != 0).flatten(1).any(1), 'train_tokens', 'train', i)
-    _check_strings(qt, (scored[:, :, j] != 0).flatten(0, 1).any(0), 'query_tokens', 'query', j)
+    _check_strings(train_tokens, (scored != 0).flatten(2).any(2), 'train_tokens', 'train')
+    _check_strings(query_tokens, (scored != 0).flatten(0, 1).any(0), 'query_tokens', 'query')
     rm = train_mask[i].bool() if train_mask is not None else (B != 0).any(1)
     cm = query_mask[j].bool() if query_mask is not None else (B != 0).any(0)
     B = B[rm][:, cm]
@@ -286,14 +293,14 @@ def influence_html(source, # per-token BIFResult or Tensor [n, S, q, S'] (BIF si
     order = torch.argsort(best)[:n_texts].tolist()
     vmax = col[train_mask.bool()].abs().max().item() if train_mask.any() else 0.0
     qm, what = (query_mask[j] if query_mask is not None else None), ('−corr' if by == 'corr' else '−cov')
-    _check_strings(query_tokens[j], (scored[:, :, j] != 0).flatten(0, 1).any(0), 'query_tokens', 'query', j)   # strings aligned left
+    _check_strings(query_tokens, (scored != 0).flatten(0, 1).any(0), 'query_tokens', 'query')   # strings aligned left
+    _check_strings(train_tokens, (scored != 0).flatten(2).any(2), 'train_tokens', 'train')
     rows = [f'<div style="margin:4px 0"><b>query {j}</b>, token {t} ({html.escape(query_tokens[j][t])}): '
             f'{tokens_html(query_tokens[j], None, highlight=t, mask=qm)}</div>',
             f'<div style="font-size:85%;color:#555">training tokens coloured by {what}: blue = helpful (loss moves with '
             f'the query token\'s), red = harmful; full colour = {vmax:.3g}'
             + (f'; grey = within {z:g} standard errors of 0 (noise at this budget)' if noisy else '') + '</div>']
     for i in order:
-        _check_strings(train_tokens[i], (scored[i] != 0).flatten(1).any(1), 'train_tokens', 'train', i)
         lab = html.escape(str(labels[i])) if labels is not None else f'train {i}'
         rows.append(f'<div style="margin:2px 0"><span style="display:inline-block;min-width:6em;color:#555">{lab}</span>'
                     f'{tokens_html(train_tokens[i], col[i], vmax, mask=shown[i])}</div>')

@@ -138,3 +138,6 @@ def test_auto_draws_that_miss_their_reliability_target_say_so():
         met = bif(model, train, query, squared_loss, max_draws=100, reliability=0.01, **hp)
         fixed = bif(model, train, query, squared_loss, draws=100, **hp)
     assert 'stopped at' not in repr(met) + repr(fixed) and 'reliability_target' not in fixed.config
+    one = dict(hp, chains=1)   # review: with one chain (or pooled statistics) 'auto' cannot measure reliability, and says so
+    with pytest.warns(UserWarning, match="draws='auto' could not measure the scores' reliability"):
+        bif(model, train, query, squared_loss, max_draws=100, **one)
