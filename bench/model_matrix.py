@@ -20,7 +20,7 @@ import argparse, json, math, os, resource, subprocess, sys, time, traceback, war
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, 'results', 'model_matrix.json')
 N_TRAIN, N_QUERY, SEQ, MIN_LEN = 16, 4, 33, 17
-CALIBRATION_BYTES_PER_PARAM = 120  # peak RSS per parameter of the calibration: GPT-2 118 bytes with this engine (memtrace.py; 180 and OPT-125M 152 with the engine before float32 Lanczos), libraries included; see README
+CALIBRATION_BYTES_PER_PARAM = 130  # peak RSS per parameter of the calibration (RSS in GiB × 2³⁰ / parameters, libraries included): GPT-2 127, OPT-125M 117, Pythia-70M 101 with this engine; 180 before float32 Lanczos; see README
 
 
 def _cfg(cls_name, **kw):
