@@ -173,27 +173,6 @@ def token_table(data, # the training (or query) data given to `bif`: DataLoader,
     pad = lambda x, v: torch.nn.functional.pad(x, (0, S - x.shape[1]), value=v)
     return torch.cat([pad(x, pad_id) for x in ids]), torch.cat([pad(m, False) for m in masks])
 
-# %% ../nbs/08_per_token.ipynb #d6d3702d
-def _check_strings(rows:list, # [r][S] token strings, one list per text
-                   has:Tensor, # bool [r, S]: the positions with a score
-                   name:str, data:str): # the argument and its data, for the message
-    """Refuse the strings of a left-padded batch, judged over its rows. Past a text's last scored position, strings aligned left hold
-    its padding (one string repeated) or a suffix without loss; a left-padded row holds its last tokens there and begins with as
-    long a run of one string. Refused when two or more rows look left-padded and none ends in a repeated string."""
-    if not rows or not isinstance(rows[0], (list, tuple)): return   # one text's strings: nothing to compare
-    suspects = []
-    for r, (toks, h) in enumerate(zip(rows, has)):
-        pos = h.nonzero().flatten()
-        tail = list(toks[int(pos[-1]) + 1:]) if len(pos) else []
-        if len(tail) < 2: continue
-        if len(set(tail)) == 1: return   # a row that ends in its padding: aligned left
-        if len(set(toks[:len(tail)])) == 1: suspects.append((r, len(tail)))
-    if len(suspects) < 2: return
-    (r, k), more = suspects[0], len(suspects) - 1
-    raise ValueError(f"{name} look left-padded: {data} text {r} (and {more} more) begins with {k} × {rows[r][0]!r} and ends with real tokens "
-                     f"{list(rows[r][-3:])} past its last scored position. Per-token scores are aligned left (column s = token s of the "
-                     f"text): pass {name}=token_strings(tokenizer, token_table({data})[0]), not the strings of a padded batch.")
-
 # %% ../nbs/08_per_token.ipynb #94aecccc
 def token_heatmap(source, # per-token BIFResult or Tensor [n, S, q, S'] (BIF sign)
                   i:int, # training text
@@ -233,6 +212,27 @@ def token_heatmap(source, # per-token BIFResult or Tensor [n, S, q, S'] (BIF sig
     ax.set_title(f"{'−corr' if by == 'corr' else '−cov'} (blue = helpful)", fontsize=9)
     ax.figure.colorbar(im, ax=ax, fraction=0.05)
     return ax
+
+# %% ../nbs/08_per_token.ipynb #d6d3702d
+def _check_strings(rows:list, # [r][S] token strings, one list per text
+                   has:Tensor, # bool [r, S]: the positions with a score
+                   name:str, data:str): # the argument and its data, for the message
+    """Refuse the strings of a left-padded batch, judged over its rows. Past a text's last scored position, strings aligned left hold
+    its padding (one string repeated) or a suffix without loss; a left-padded row holds its last tokens there and begins with as
+    long a run of one string. Refused when two or more rows look left-padded and none ends in a repeated string."""
+    if not rows or not isinstance(rows[0], (list, tuple)): return   # one text's strings: nothing to compare
+    suspects = []
+    for r, (toks, h) in enumerate(zip(rows, has)):
+        pos = h.nonzero().flatten()
+        tail = list(toks[int(pos[-1]) + 1:]) if len(pos) else []
+        if len(tail) < 2: continue
+        if len(set(tail)) == 1: return   # a row that ends in its padding: aligned left
+        if len(set(toks[:len(tail)])) == 1: suspects.append((r, len(tail)))
+    if len(suspects) < 2: return
+    (r, k), more = suspects[0], len(suspects) - 1
+    raise ValueError(f"{name} look left-padded: {data} text {r} (and {more} more) begins with {k} × {rows[r][0]!r} and ends with real tokens "
+                     f"{list(rows[r][-3:])} past its last scored position. Per-token scores are aligned left (column s = token s of the "
+                     f"text): pass {name}=token_strings(tokenizer, token_table({data})[0]), not the strings of a padded batch.")
 
 # %% ../nbs/08_per_token.ipynb #a7c9ff2b
 def _colour(v:float, vmax:float) -> str:
