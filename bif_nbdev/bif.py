@@ -456,7 +456,7 @@ class SamplingArguments(Arguments):
     chains: int = arg(8, "independent SGLD chains, run together (vectorized)")
     draws: int|str = arg('auto', "kept draws per chain, or 'auto': blocks of 50, at least 100, until the scores' mean reliability reaches `reliability` and R̂ ≤ 1.05 (or `max_draws`, `max_seconds`)")
     burnin: int|None = arg(None, "SGLD steps discarded before the first kept draw (default: the calibration's `default_burnin`)")
-    thin: int|str = arg('auto', "SGLD steps between kept draws, or 'auto': about 1/ε, between 1 and 8, with a matrix preconditioner (half the bulk's e-folding time 2/ε under 'lm'; 'baoab''s bulk relaxes in about 1/√ε steps, so it often thins more than it needs: thin=2 was faster on a per-token model), 1 without")
+    thin: int|str = arg('auto', "SGLD steps between kept draws, or 'auto': about 1/ε, between 1 and 8, with a matrix preconditioner (half the bulk's e-folding time 2/ε under 'lm'; under 'baoab' the bulk relaxes in about 1/√ε steps, so this often thins more than needed: thin=2 was faster on a per-token model), 1 without")
     reliability: float = arg(0.9, "with draws='auto': the mean subset-sum reliability of the queries' scores to reach (see *MCMC diagnostics*)")
     max_draws: int = arg(500, "with draws='auto': at most this many kept draws per chain")
     max_seconds: float|None = arg(None, "with draws='auto': stop adding draws after this many seconds (the run so far is returned)")
@@ -630,7 +630,8 @@ def _weights_without_gradient(model, loss_fn:Callable, ps:dict, grads, batch, re
 def check_depends_on_weights(model:nn.Module, data:Examples, loss_fn:Callable, device=None, name:str='loss_fn', rows:int=8,
                              needs_grad:bool=True):
     """Raise if `loss_fn`'s losses on the first `rows` examples carry no gradient to the weights (computed under no_grad, detached, or
-    constant); with `needs_grad=False` (an observable that is only evaluated, never differentiated) check only for side effects."""
+    constant), or none to some weights they change with (nudged, they move the losses); with `needs_grad=False` (an observable
+    that is only evaluated, never differentiated) check only for side effects."""
     ps = {k: v.detach().requires_grad_(True) for k, v in trainable_params(model).items()}  # leaves sharing the weights' storage
     batch = to_device(data.batch(range(min(rows, len(data)))), device or next(iter(ps.values())).device)
     bufs = {k: b.detach().clone() for k, b in model.named_buffers()}

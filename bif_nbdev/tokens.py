@@ -197,9 +197,7 @@ def token_heatmap(source, # per-token BIFResult or Tensor [n, S, q, S'] (BIF sig
     if len(tt) != B.shape[0] or len(qt) != B.shape[1]:
         raise ValueError(f"{len(tt)} training and {len(qt)} query token strings for a {tuple(B.shape)} block: pass the strings of the rows aligned "
                          f"left like the scores, token_strings(tokenizer, token_table(data)[0]), as train_tokens and query_tokens.")
-    scored = getattr(source, 'scores', M)   # non-zero where a token has a loss
-    _check_strings(train_tokens, (scored != 0).flatten(2).any(2), 'train_tokens', 'train')
-    _check_strings(query_tokens, (scored != 0).flatten(0, 1).any(0), 'query_tokens', 'query')
+    _check_token_strings(getattr(source, 'scores', M), train_tokens, query_tokens)   # strings aligned left, like the scores
     rm = train_mask[i].bool() if train_mask is not None else (B != 0).any(1)
     cm = query_mask[j].bool() if query_mask is not None else (B != 0).any(0)
     B = B[rm][:, cm]
@@ -233,6 +231,13 @@ def _check_strings(rows:list, # [r][S] token strings, one list per text
     raise ValueError(f"{name} look left-padded: {data} text {r} (and {more} more) begins with {k} × {rows[r][0]!r} and ends with real tokens "
                      f"{list(rows[r][-3:])} past its last scored position. Per-token scores are aligned left (column s = token s of the "
                      f"text): pass {name}=token_strings(tokenizer, token_table({data})[0]), not the strings of a padded batch.")
+
+def _check_token_strings(scored:Tensor, train_tokens:list, query_tokens:list, k:int=16):
+    """Both lists of strings checked on their first `k` texts, against the scores of the first k training by k query texts
+    ([n, S, q, S'], non-zero where both tokens have a loss): a bounded cost when an explorer redraws, whatever n and q."""
+    nz = scored[:k, :, :k] != 0
+    _check_strings(train_tokens[:k], nz.flatten(2).any(2), 'train_tokens', 'train')
+    _check_strings(query_tokens[:k], nz.flatten(0, 1).any(0), 'query_tokens', 'query')
 
 # %% ../nbs/08_per_token.ipynb #a7c9ff2b
 def _colour(v:float, vmax:float) -> str:
@@ -293,8 +298,7 @@ def influence_html(source, # per-token BIFResult or Tensor [n, S, q, S'] (BIF si
     order = torch.argsort(best)[:n_texts].tolist()
     vmax = col[train_mask.bool()].abs().max().item() if train_mask.any() else 0.0
     qm, what = (query_mask[j] if query_mask is not None else None), ('−corr' if by == 'corr' else '−cov')
-    _check_strings(query_tokens, (scored != 0).flatten(0, 1).any(0), 'query_tokens', 'query')   # strings aligned left
-    _check_strings(train_tokens, (scored != 0).flatten(2).any(2), 'train_tokens', 'train')
+    _check_token_strings(scored, train_tokens, query_tokens)   # strings aligned left, like the scores
     rows = [f'<div style="margin:4px 0"><b>query {j}</b>, token {t} ({html.escape(query_tokens[j][t])}): '
             f'{tokens_html(query_tokens[j], None, highlight=t, mask=qm)}</div>',
             f'<div style="font-size:85%;color:#555">training tokens coloured by {what}: blue = helpful (loss moves with '
