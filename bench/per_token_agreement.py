@@ -39,7 +39,7 @@ RECIPES = {  # name: bif() keyword arguments
     'lm defaults': dict(scheme='lm'),
     # the defaults with less thinning than 'auto' (about 1/ε, at most 8): 'baoab''s bulk decorrelates in about 1/√ε steps
     'defaults thin 4': dict(thin=4),
-    'defaults thin 2': dict(thin=2),   # the defaults with the Leimkuhler-Matthews scheme (the default before 'baoab')
+    'defaults thin 2': dict(thin=2),
 }
 REFERENCE = dict(max_draws=1000, scheme='lm')   # the defaults (of the 'lm' release) with up to 1000 draws per chain; two runs (seeds 100, 101)
 

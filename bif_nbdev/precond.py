@@ -318,51 +318,75 @@ class KroneckerPreconditioner:
 
 # %% ../nbs/03b_preconditioner.ipynb #405f2e4d
 @patch
-def _blockwise(self:KroneckerPreconditioner, d:dict, scale:Callable) -> dict:
-    "Each block of `d` ([C, *shape]) taken to its Kronecker eigenbasis, times `scale(name, Dh)` there, and back; the blocks only."
+def _to_eigen(self:KroneckerPreconditioner, d:dict) -> dict:
+    "`d` ([C, *shape] per parameter) in the eigenbasis: {block: [C, out, in'] (bias as the last column), other parameter: as is}."
     out = {}
     for name, (blk, Qg, Qa, Dh, has_bias) in self.blocks.items():
         W = blk.matrix(d[blk.weight])
         W = torch.cat([W, d[blk.bias][..., None]], -1) if has_bias else W
         if Qg is not None: W = Qg.T @ W
-        if Qa is not None: W = W @ Qa
-        W = W * scale(name, Dh)
-        if Qa is not None: W = W @ Qa.T
-        if Qg is not None: W = Qg @ W
-        if has_bias: out[blk.weight], out[blk.bias] = blk.unmatrix(W[..., :-1], self.shapes[blk.weight]), W[..., -1]
-        else: out[blk.weight] = blk.unmatrix(W, self.shapes[blk.weight])
+        out[name] = W @ Qa if Qa is not None else W
+    for k in self.scalar: out[k] = d[k]
     return out
 
 @patch
-def _half(self:KroneckerPreconditioner, d:dict, kappa:float=0.) -> dict:
-    "(nβ s F + γ)^(-1/2) on the blocks, a scalar elsewhere (symmetric); with `kappa`, each direction times √(1 − κ f/λ). `d` holds [C, *shape]."
-    out = self._blockwise(d, lambda name, Dh: Dh if not kappa else Dh * (1 - kappa * self.curv[name] * Dh ** 2).clamp(min=0).sqrt())
+def _from_eigen(self:KroneckerPreconditioner, e:dict) -> dict:
+    "The inverse of `_to_eigen`: back to {parameter: [C, *shape]}, in the parameters' order."
+    out = {}
+    for name, (blk, Qg, Qa, Dh, has_bias) in self.blocks.items():
+        W = e[name] @ Qa.T if Qa is not None else e[name]
+        if Qg is not None: W = Qg @ W
+        if has_bias: out[blk.weight], out[blk.bias] = blk.unmatrix(W[..., :-1], self.shapes[blk.weight]), W[..., -1]
+        else: out[blk.weight] = blk.unmatrix(W, self.shapes[blk.weight])
+    for k in self.scalar: out[k] = e[k]
+    return {k: out[k] for k in self.names if k in out}
+
+# %% ../nbs/03b_preconditioner.ipynb #c4b531db
+@patch
+def _scaled(self:KroneckerPreconditioner, e:dict, kappa:float=0.) -> dict:
+    "(nβ s F + γ)^(-1/2) in the eigenbasis (elementwise); with `kappa`, each direction times √(1 − κ f/λ)."
     f = max(0., 1 - kappa * self.scalar_ratio) ** 0.5
-    for k, s in self.scalar.items(): out[k] = d[k] * (s * f)
-    return {k: out[k] for k in d}
+    out = {k: e[k] * (s * f) for k, s in self.scalar.items()}
+    for name, b in self.blocks.items():
+        Dh = b[3]
+        out[name] = e[name] * (Dh if not kappa else Dh * (1 - kappa * self.curv[name] * Dh ** 2).clamp(min=0).sqrt())
+    return out
 
 @patch
-def _project(self:KroneckerPreconditioner, d:dict) -> dict:
-    "x ↦ (I − V diag(c) Vᵀ) x, the deflation (identity when there is none)."
-    if self.V is None: return d
-    coef = sum(d[k].reshape(d[k].shape[0], -1) @ self.V[k].T for k in d) * self.c
-    return {k: d[k] - (coef @ self.V[k]).reshape(d[k].shape) for k in d}
-
-@patch
-def sqrt(self:KroneckerPreconditioner, d:dict, kappa:float=0.) -> dict:
-    "R x: maps standard noise to noise of covariance M (with `kappa`, of M − κ·M F M: see the minibatch correction in *Calibration*)."
-    return self._half(self._project(d), kappa)
-@patch
-def sqrt_t(self:KroneckerPreconditioner, d:dict) -> dict: "Rᵀ x."; return self._project(self._half(d))
+def _project(self:KroneckerPreconditioner, e:dict, c:Tensor|None=None) -> dict:
+    "x ↦ (I − V diag(c) Vᵀ) x in the eigenbasis (c: the deflation's own by default; identity when there is none)."
+    if self.V is None: return e
+    coef = sum(e[k].reshape(e[k].shape[0], -1) @ self.V[k].T for k in e) * (self.c if c is None else c)
+    return {k: e[k] - (coef @ self.V[k]).reshape(e[k].shape) for k in e}
 
 # %% ../nbs/03b_preconditioner.ipynb #2c90f13e
 @patch
+def sqrt(self:KroneckerPreconditioner, d:dict, kappa:float=0.) -> dict:
+    "R x: maps standard noise to noise of covariance M (with `kappa`, of M − κ·M F M: see the minibatch correction in *Calibration*)."
+    return self._from_eigen(self._scaled(self._project(self._to_eigen(d)), kappa))
+
+@patch
+def sqrt_t(self:KroneckerPreconditioner, d:dict) -> dict: "Rᵀ x."; return self._from_eigen(self._project(self._scaled(self._to_eigen(d))))
+
+@patch
 def apply(self:KroneckerPreconditioner, d:dict) -> dict:
-    "M x = R Rᵀ x (the preconditioned gradient); without deflation one pass through each block's eigenbasis, with (nβ s F + γ)⁻¹ there."
-    if self.V is not None: return self.sqrt(self.sqrt_t(d))
-    out = self._blockwise(d, lambda name, Dh: Dh ** 2)
-    for k, s in self.scalar.items(): out[k] = d[k] * s ** 2
-    return {k: out[k] for k in d}
+    "M x = R Rᵀ x (the preconditioned gradient): one pass through each block's eigenbasis; the two projections are one, P² = I − V(2c − c²)Vᵀ."
+    e = self._scaled(self._to_eigen(d))
+    return self._from_eigen(self._scaled(e if self.V is None else self._project(e, 2 * self.c - self.c ** 2)))
+
+@patch
+def eigen_shapes(self:KroneckerPreconditioner) -> dict:
+    "{block or parameter: shape without the chain dimension} of the eigenbasis coordinates, in `_to_eigen`'s order."
+    return {**{name: b[3].shape for name, b in self.blocks.items()}, **{k: self.shapes[k] for k in self.scalar}}
+
+@patch
+def noise_from_eigen(self:KroneckerPreconditioner, z:Tensor, kappa:float=0.) -> dict:
+    """R ξ for ξ given by its coordinates in the eigenbasis, `z` [C, d] standard normal: noise of covariance M, as `sqrt` of
+    standard noise gives (an orthogonal rotation of standard noise is standard noise), without rotating `z` in."""
+    e, i = {}, 0
+    for k, s in self.eigen_shapes().items():
+        m = s.numel(); e[k] = z[:, i:i + m].reshape(z.shape[0], *s); i += m
+    return self._from_eigen(self._scaled(self._project(e), kappa))
 
 @patch
 def max_ratio(self:KroneckerPreconditioner) -> float:
@@ -387,8 +411,10 @@ def fisher_form(self:KroneckerPreconditioner, d:dict) -> Tensor:
 def deflate(self:KroneckerPreconditioner, V:dict, mu:Tensor):
     "Scale the directions V (dict of [r, *shape], orthonormal eigenvectors of Rᵀ K R) with eigenvalues mu > 1 down to 1."
     keep = mu > 1
-    self.V = {k: v[keep].reshape(int(keep.sum()), -1) for k, v in V.items()} if keep.any() else None
-    self.c = (1 - mu[keep].rsqrt()).to(next(iter(V.values())).dtype) if keep.any() else None
+    if not keep.any(): self.V, self.c = None, None; return self
+    r = int(keep.sum())  # kept in the eigenbasis, where the sampler projects: {block or parameter: [r, size]}
+    self.V = {k: v.reshape(r, -1) for k, v in self._to_eigen({k: v[keep] for k, v in V.items()}).items()}
+    self.c = (1 - mu[keep].rsqrt()).to(next(iter(V.values())).dtype)
     return self
 
 # %% ../nbs/03b_preconditioner.ipynb #7a9bd0c3

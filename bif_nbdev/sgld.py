@@ -17,8 +17,8 @@ from fastcore.basics import patch
 # %% auto #0
 __all__ = ['SCHEMES', 'FRICTION', 'example_loss', 'SGLDDivergence', 'LocalPosterior', 'chain_seed', 'ChainState', 'init_chains',
            'select_chains', 'plain_tree', 'retyped', 'chain_batch_index', 'chain_batches', 'try_vmap', 'forced_vmap',
-           'potential_grads', 'chain_noise', 'StepGradients', 'sgld_gradients', 'sgld_update', 'sgld_step',
-           'run_chains', 'baoab_update']
+           'potential_grads', 'chain_normal', 'chain_noise', 'StepGradients', 'sgld_gradients', 'sgld_update',
+           'sgld_step', 'run_chains', 'baoab_update']
 
 # %% ../nbs/03_sgld.ipynb #64406f97
 def example_loss(losses:Tensor) -> Tensor:
@@ -258,11 +258,15 @@ def potential_grads(post:LocalPosterior, state:ChainState, batch, vectorize='aut
     return loop(), False
 
 # %% ../nbs/03_sgld.ipynb #219e8b9e
-def chain_noise(state:ChainState, like:dict) -> dict:
-    "Standard normal noise for every chain, drawn as one flat vector per chain from its own generator."
+def chain_normal(state:ChainState, like:dict) -> Tensor:
+    "Standard normal noise for every chain as one flat vector per chain [C, d], d the size of `like`, each from the chain's own generator."
     d = sum(v[0].numel() for v in like.values())
     v0 = next(iter(like.values()))
-    flat = torch.stack([torch.randn(d, generator=g, device=g.device, dtype=v0.dtype) for g in state.generators]).to(v0.device)
+    return torch.stack([torch.randn(d, generator=g, device=g.device, dtype=v0.dtype) for g in state.generators]).to(v0.device)
+
+def chain_noise(state:ChainState, like:dict) -> dict:
+    "`chain_normal`'s noise, shaped like `like`."
+    flat = chain_normal(state, like)
     out, i = {}, 0
     for k, v in like.items():
         m = v[0].numel(); out[k] = flat[:, i:i + m].reshape(v.shape); i += m
@@ -337,12 +341,16 @@ def baoab_update(state:ChainState, g:StepGradients, eps:float, precond=None, kap
     a diagonal dict, or None: I) as inverse mass; the two kicks around a step boundary are one kick with the same ∇U.
     `kappa` removes the minibatch gradient's noise from the O step's noise. Moves `state` in place; returns g.loss."""
     h = math.sqrt(eps); c = math.exp(-friction * h)
-    if hasattr(precond, 'apply'): G, root = precond.apply(g.grads), precond.sqrt
-    elif precond is None: G, root = g.grads, lambda x, kappa=0.: x
-    else: G, root = {k: precond[k] * g.grads[k] for k in g.grads}, lambda x, kappa=0.: {k: precond[k] ** 0.5 * x[k] for k in x}
+    if hasattr(precond, 'noise_from_eigen'):  # the noise drawn in the preconditioner's eigenbasis: one rotation fewer
+        G, draw = precond.apply(g.grads), lambda kappa=0.: precond.noise_from_eigen(chain_normal(state, state.params), kappa)
+    else:
+        if hasattr(precond, 'apply'): G, root = precond.apply(g.grads), precond.sqrt
+        elif precond is None: G, root = g.grads, lambda x, kappa=0.: x
+        else: G, root = {k: precond[k] * g.grads[k] for k in g.grads}, lambda x, kappa=0.: {k: precond[k] ** 0.5 * x[k] for k in x}
+        draw = lambda kappa=0.: root(chain_noise(state, state.params), kappa)
     first = state.velocity is None
-    if first: state.velocity = root(chain_noise(state, state.params))  # v ~ N(0, M), the stationary law of the velocity
-    xi = root(chain_noise(state, state.params), kappa)  # kappa = 0: noise of covariance M
+    if first: state.velocity = draw()  # v ~ N(0, M), the stationary law of the velocity
+    xi = draw(kappa)  # kappa = 0: noise of covariance M
     kick = h / 2 if first else h
     with torch.no_grad():
         for k, w in state.params.items():
