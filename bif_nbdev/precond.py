@@ -362,7 +362,7 @@ def _project(self:KroneckerPreconditioner, e:dict, c:Tensor|None=None) -> dict:
 # %% ../nbs/03b_preconditioner.ipynb #2c90f13e
 @patch
 def sqrt(self:KroneckerPreconditioner, d:dict, kappa:float=0.) -> dict:
-    "R x: maps standard noise to noise of covariance M (with `kappa`, of M − κ·M F M: see the minibatch correction in *Calibration*)."
+    "R x: maps standard noise to noise of covariance M (with `kappa`, each direction scaled by √(1 − κ f/λ) before R's last rotation: M − κ·M F M without deflation; *Calibration*)."
     return self._from_eigen(self._scaled(self._project(self._to_eigen(d)), kappa))
 
 @patch
@@ -370,10 +370,11 @@ def sqrt_t(self:KroneckerPreconditioner, d:dict) -> dict: "Rᵀ x."; return self
 
 @patch
 def apply(self:KroneckerPreconditioner, d:dict) -> dict:
-    "M x = R Rᵀ x (the preconditioned gradient): one pass through each block's eigenbasis; the two projections are one, P² = I − V(2c − c²)Vᵀ."
+    "M x = R Rᵀ x (the preconditioned gradient): one pass through each block's eigenbasis; the two deflations are one, P̃² = I − Ṽ diag(2c − c²) Ṽᵀ."
     e = self._scaled(self._to_eigen(d))
     return self._from_eigen(self._scaled(e if self.V is None else self._project(e, 2 * self.c - self.c ** 2)))
 
+# %% ../nbs/03b_preconditioner.ipynb #be2b98d7
 @patch
 def eigen_shapes(self:KroneckerPreconditioner) -> dict:
     "{block or parameter: shape without the chain dimension} of the eigenbasis coordinates, in `_to_eigen`'s order."
@@ -383,8 +384,10 @@ def eigen_shapes(self:KroneckerPreconditioner) -> dict:
 def noise_from_eigen(self:KroneckerPreconditioner, z:Tensor, kappa:float=0.) -> dict:
     """R ξ for ξ given by its coordinates in the eigenbasis, `z` [C, d] standard normal: noise of covariance M, as `sqrt` of
     standard noise gives (an orthogonal rotation of standard noise is standard noise), without rotating `z` in."""
+    shapes = self.eigen_shapes()
+    if z.shape[1] != sum(s.numel() for s in shapes.values()): raise ValueError(f"z has {z.shape[1]} coordinates per chain; the eigenbasis has {sum(s.numel() for s in shapes.values())}.")
     e, i = {}, 0
-    for k, s in self.eigen_shapes().items():
+    for k, s in shapes.items():
         m = s.numel(); e[k] = z[:, i:i + m].reshape(z.shape[0], *s); i += m
     return self._from_eigen(self._scaled(self._project(e), kappa))
 
@@ -397,14 +400,9 @@ def max_ratio(self:KroneckerPreconditioner) -> float:
 @patch
 def fisher_form(self:KroneckerPreconditioner, d:dict) -> Tensor:
     "vᵀ F v for every chain's v in `d` ([C, *shape] tensors), F the factored Fisher (the scalar curvature outside the blocks): [C]."
-    out = 0.
-    for name, (blk, Qg, Qa, Dh, has_bias) in self.blocks.items():
-        W = blk.matrix(d[blk.weight])
-        W = torch.cat([W, d[blk.bias][..., None]], -1) if has_bias else W
-        if Qg is not None: W = Qg.T @ W
-        if Qa is not None: W = W @ Qa
-        out = out + (self.curv[name] * W ** 2).sum((-2, -1))
-    for k in self.scalar: out = out + self.other_curvature * (d[k] ** 2).reshape(d[k].shape[0], -1).sum(1)
+    e, out = self._to_eigen(d), 0.
+    for name in self.blocks: out = out + (self.curv[name] * e[name] ** 2).sum((-2, -1))
+    for k in self.scalar: out = out + self.other_curvature * (e[k] ** 2).reshape(e[k].shape[0], -1).sum(1)
     return out
 
 @patch
@@ -414,7 +412,7 @@ def deflate(self:KroneckerPreconditioner, V:dict, mu:Tensor):
     if not keep.any(): self.V, self.c = None, None; return self
     r = int(keep.sum())  # kept in the eigenbasis, where the sampler projects: {block or parameter: [r, size]}
     self.V = {k: v.reshape(r, -1) for k, v in self._to_eigen({k: v[keep] for k, v in V.items()}).items()}
-    self.c = (1 - mu[keep].rsqrt()).to(next(iter(V.values())).dtype)
+    self.c = (1 - mu[keep].rsqrt()).to(next(iter(self.V.values())))  # the directions' dtype and device
     return self
 
 # %% ../nbs/03b_preconditioner.ipynb #7a9bd0c3

@@ -147,3 +147,52 @@ def test_a_layer_whose_input_is_shared_by_the_batch_gets_no_kronecker_factors():
     assert set(f) == {'tok', 'out'}
     r = bif(m, (x, y), (x[:4], y[:4]), loss, progress=False, chains=4, draws=20)
     assert r.scores.shape == (100, 4) and torch.isfinite(r.scores).all()
+
+
+class _MixedNet(nn.Module):
+    "An embedding, a convolution, a LayerNorm (parameters outside the Kronecker blocks) and a linear head."
+    def __init__(self):
+        super().__init__()
+        self.emb, self.conv, self.norm, self.out = nn.Embedding(10, 4), nn.Conv2d(4, 3, 2), nn.LayerNorm(12), nn.Linear(12, 3)
+    def forward(self, ids):
+        h = self.emb(ids).reshape(ids.shape[0], 3, 3, 4).permute(0, 3, 1, 2)
+        return self.out(self.norm(self.conv(h).tanh().flatten(1)))
+
+
+def _dense(f, post):
+    "The linear map f (on {parameter: [C, *shape]}) as a dense [d, d] matrix, column i = f(e_i)."
+    E = torch.eye(post.dim, dtype=torch.float64)
+    parts = dict(zip(post.center, torch.split(E, [v.numel() for v in post.center.values()], 1)))
+    out = f({k: parts[k].reshape(post.dim, *post.center[k].shape) for k in post.center})
+    return torch.cat([out[k].reshape(post.dim, -1) for k in post.center], 1).T
+
+
+def test_the_eigenbasis_maps_match_their_definitions_with_deflation_and_kappa():
+    """The sampler's preconditioner works in its Kronecker eigenbasis (chapter *The Kronecker preconditioner*). On a model
+    with every kind of block and parameters outside them, deflated along 3 random orthonormal directions: R is the
+    undeflated R₀ times P = I − V diag(1 − μ^(−1/2)) Vᵀ (V in parameter coordinates), `sqrt_t` is Rᵀ, `apply` is R Rᵀ, and
+    `noise_from_eigen(z, κ)` is `sqrt` (with the same κ) of z rotated out of the eigenbasis. Float64: exact to rounding."""
+    torch.manual_seed(0)
+    net = _MixedNet().double()
+    g = torch.Generator().manual_seed(1)
+    ids, y = torch.randint(0, 10, (40, 9), generator=g), torch.randint(0, 3, (40,), generator=g)
+    post = LocalPosterior(net, (ids, y), cross_entropy_loss, nbeta=40., gamma=2.)
+    factors = kronecker_factors(post)
+    pre0, pre = KroneckerPreconditioner(post, factors), KroneckerPreconditioner(post, factors)
+    assert {b[0].kind for b in pre.blocks.values()} == {'embedding', 'conv2d', 'linear'} and set(pre.scalar) == {'norm.weight', 'norm.bias'}
+    V = torch.linalg.qr(torch.randn(post.dim, 3, generator=g, dtype=torch.float64)).Q.T          # [3, d], orthonormal rows
+    mu = torch.tensor([4., 9., 2.], dtype=torch.float64)
+    pre.deflate(dict(zip(post.center, (v.reshape(3, *post.center[k].shape) for k, v in
+                                       zip(post.center, torch.split(V, [v.numel() for v in post.center.values()], 1))))), mu)
+    R0, R, Rt = _dense(pre0.sqrt, post), _dense(pre.sqrt, post), _dense(pre.sqrt_t, post)
+    P = torch.eye(post.dim, dtype=torch.float64) - V.T @ torch.diag(1 - mu.rsqrt()) @ V
+    torch.testing.assert_close(R, R0 @ P)
+    torch.testing.assert_close(Rt, R.T)
+    torch.testing.assert_close(_dense(pre.apply, post), R @ R.T)
+    shapes = pre.eigen_shapes()
+    z = torch.randn(5, post.dim, generator=g, dtype=torch.float64)
+    rotated_out = pre._from_eigen({k: t.reshape(5, *s) for (k, s), t in zip(shapes.items(), z.split([s.numel() for s in shapes.values()], 1))})
+    for kappa in (0., 0.3):
+        a, b = pre.noise_from_eigen(z, kappa), pre.sqrt(rotated_out, kappa)
+        for k in post.center: torch.testing.assert_close(a[k], b[k])
+    with pytest.raises(ValueError, match='coordinates'): pre.noise_from_eigen(z[:, 1:])
