@@ -343,13 +343,13 @@ def _from_eigen(self:KroneckerPreconditioner, e:dict) -> dict:
 
 # %% ../nbs/03b_preconditioner.ipynb #c4b531db
 @patch
-def _scaled(self:KroneckerPreconditioner, e:dict, kappa:float=0.) -> dict:
-    "(nβ s F + γ)^(-1/2) in the eigenbasis (elementwise); with `kappa`, each direction times √(1 − κ f/λ)."
+def _scaled(self:KroneckerPreconditioner, e:dict, kappa:float=0., power:int=1) -> dict:
+    "(nβ s F + γ)^(-power/2) in the eigenbasis (elementwise); with `kappa` (power 1), each direction times √(1 − κ f/λ)."
     f = max(0., 1 - kappa * self.scalar_ratio) ** 0.5
-    out = {k: e[k] * (s * f) for k, s in self.scalar.items()}
+    out = {k: e[k] * (s ** power * f) for k, s in self.scalar.items()}
     for name, b in self.blocks.items():
-        Dh = b[3]
-        out[name] = e[name] * (Dh if not kappa else Dh * (1 - kappa * self.curv[name] * Dh ** 2).clamp(min=0).sqrt())
+        Dh = b[3] if power == 1 else b[3] ** power
+        out[name] = e[name] * (Dh if not kappa else Dh * (1 - kappa * self.curv[name] * b[3] ** 2).clamp(min=0).sqrt())
     return out
 
 @patch
@@ -371,8 +371,10 @@ def sqrt_t(self:KroneckerPreconditioner, d:dict) -> dict: "Rᵀ x."; return self
 @patch
 def apply(self:KroneckerPreconditioner, d:dict) -> dict:
     "M x = R Rᵀ x (the preconditioned gradient): one pass through each block's eigenbasis; the two deflations are one, P̃² = I − Ṽ diag(2c − c²) Ṽᵀ."
-    e = self._scaled(self._to_eigen(d))
-    return self._from_eigen(self._scaled(e if self.V is None else self._project(e, 2 * self.c - self.c ** 2)))
+    e = self._to_eigen(d)
+    if self.V is None: return self._from_eigen(self._scaled(e, power=2))  # D² in one pass over the coordinates
+    e = self._scaled(e)
+    return self._from_eigen(self._scaled(self._project(e, 2 * self.c - self.c ** 2)))
 
 # %% ../nbs/03b_preconditioner.ipynb #be2b98d7
 @patch
