@@ -168,14 +168,17 @@ class Block:
     bias: str|None
     kind: str # 'linear', 'conv1d' (weight stored in × out), 'embedding' (one-hot input), 'conv2d'
 
+    @property
+    def transposed(self) -> bool: "Whether the weight is stored [in, out], the K-FAC matrix's transpose (embeddings, Conv1D)."; return self.kind in ('conv1d', 'embedding')
+
     def matrix(self, W:Tensor) -> Tensor:
         "[C, *weight shape] -> [C, out, in], the weight as the K-FAC matrix."
-        if self.kind in ('conv1d', 'embedding'): return W.transpose(-1, -2)
+        if self.transposed: return W.transpose(-1, -2)
         return W.reshape(W.shape[0], W.shape[1], -1)
 
     def unmatrix(self, M:Tensor, shape) -> Tensor:
         "The inverse of `matrix`: [C, out, in] -> [C, *weight shape]."
-        if self.kind in ('conv1d', 'embedding'): return M.transpose(-1, -2)
+        if self.transposed: return M.transpose(-1, -2)
         return M.reshape(M.shape[0], *shape)
 
 # %% ../nbs/03b_preconditioner.ipynb #f4e28b35
@@ -299,6 +302,7 @@ class KroneckerPreconditioner:
         for name, (A, G, has_bias) in factors.items():
             blk = layers[name]
             Qg, Qa, Dh, curv = _damped_block(post, name, blk, A, G, self.scale, eigenvalues)
+            if blk.transposed: Dh, curv = Dh.mT.contiguous().mT, curv.mT.contiguous().mT  # [out, in'] kept in the weight's memory layout
             self.blocks[name] = (dataclasses.replace(blk, module=None), Qg, Qa, Dh, has_bias)
             self.curv[name] = curv.to(post.center[blk.weight].dtype)
             covered |= {blk.weight} | ({blk.bias} if has_bias else set())
@@ -319,9 +323,16 @@ class KroneckerPreconditioner:
 # %% ../nbs/03b_preconditioner.ipynb #405f2e4d
 @patch
 def _to_eigen(self:KroneckerPreconditioner, d:dict) -> dict:
-    "`d` ([C, *shape] per parameter) in the eigenbasis: {block: [C, out, in'] (bias as the last column), other parameter: as is}."
+    """`d` ([C, *shape] per parameter) in the eigenbasis: {block: [C, out, in'] (bias as the last column), other parameter: as is}.
+    A weight stored [in, out] (embedding, Conv1D) is rotated as Wᵀ: Q_aᵀ Wᵀ Q_g, returned as its transpose, so its coordinates
+    keep the weight's memory layout (the layout of its `Dh`)."""
     out = {}
     for name, (blk, Qg, Qa, Dh, has_bias) in self.blocks.items():
+        if blk.transposed:
+            Wt = torch.cat([d[blk.weight], d[blk.bias][..., None, :]], -2) if has_bias else d[blk.weight]
+            if Qa is not None: Wt = Qa.T @ Wt
+            out[name] = (Wt @ Qg if Qg is not None else Wt).mT
+            continue
         W = blk.matrix(d[blk.weight])
         W = torch.cat([W, d[blk.bias][..., None]], -1) if has_bias else W
         if Qg is not None: W = Qg.T @ W
@@ -331,9 +342,16 @@ def _to_eigen(self:KroneckerPreconditioner, d:dict) -> dict:
 
 @patch
 def _from_eigen(self:KroneckerPreconditioner, e:dict) -> dict:
-    "The inverse of `_to_eigen`: back to {parameter: [C, *shape]}, in the parameters' order."
+    """The inverse of `_to_eigen`: back to {parameter: [C, *shape]}, in the parameters' order. A weight stored [in, out]
+    (embedding, Conv1D) is built as Wᵀ = Q_a eᵀ Q_gᵀ, so that it comes out in its own memory layout, not as a transposed view."""
     out = {}
     for name, (blk, Qg, Qa, Dh, has_bias) in self.blocks.items():
+        if blk.transposed:
+            Wt = e[name].mT @ Qg.T if Qg is not None else e[name].mT
+            if Qa is not None: Wt = Qa @ Wt
+            out[blk.weight] = Wt[..., :-1, :] if has_bias else Wt
+            if has_bias: out[blk.bias] = Wt[..., -1, :]
+            continue
         W = e[name] @ Qa.T if Qa is not None else e[name]
         if Qg is not None: W = Qg @ W
         if has_bias: out[blk.weight], out[blk.bias] = blk.unmatrix(W[..., :-1], self.shapes[blk.weight]), W[..., -1]
@@ -383,15 +401,21 @@ def eigen_shapes(self:KroneckerPreconditioner) -> dict:
     return {**{name: b[3].shape for name, b in self.blocks.items()}, **{k: self.shapes[k] for k in self.scalar}}
 
 @patch
-def noise_from_eigen(self:KroneckerPreconditioner, z:Tensor, kappa:float=0.) -> dict:
-    """R ξ for ξ given by its coordinates in the eigenbasis, `z` [C, d] standard normal: noise of covariance M, as `sqrt` of
-    standard noise gives (an orthogonal rotation of standard noise is standard noise), without rotating `z` in."""
-    shapes = self.eigen_shapes()
+def eigen_coords(self:KroneckerPreconditioner, z:Tensor) -> dict:
+    """`z` [C, d] read as coordinates in the eigenbasis, {block or parameter: [C, *`eigen_shapes`]}. A block whose weight is
+    stored [in, out] reads its slice in that order (then `_from_eigen` returns it in the weight's own memory layout)."""
+    shapes, tr = self.eigen_shapes(), {name for name, b in self.blocks.items() if b[0].transposed}
     if z.shape[1] != sum(s.numel() for s in shapes.values()): raise ValueError(f"z has {z.shape[1]} coordinates per chain; the eigenbasis has {sum(s.numel() for s in shapes.values())}.")
     e, i = {}, 0
     for k, s in shapes.items():
-        m = s.numel(); e[k] = z[:, i:i + m].reshape(z.shape[0], *s); i += m
-    return self._from_eigen(self._scaled(self._project(e), kappa))
+        m = s.numel(); e[k] = z[:, i:i + m].reshape(z.shape[0], s[-1], s[-2]).mT if k in tr else z[:, i:i + m].reshape(z.shape[0], *s); i += m
+    return e
+
+@patch
+def noise_from_eigen(self:KroneckerPreconditioner, z:Tensor, kappa:float=0.) -> dict:
+    """R ξ for ξ given by its coordinates in the eigenbasis, `z` [C, d] standard normal (`eigen_coords`): noise of covariance M,
+    as `sqrt` of standard noise gives (an orthogonal rotation of standard noise is standard noise), without rotating `z` in."""
+    return self._from_eigen(self._scaled(self._project(self.eigen_coords(z)), kappa))
 
 @patch
 def max_ratio(self:KroneckerPreconditioner) -> float:

@@ -150,13 +150,14 @@ def test_a_layer_whose_input_is_shared_by_the_batch_gets_no_kronecker_factors():
 
 
 class _MixedNet(nn.Module):
-    "An embedding, a convolution, a LayerNorm (parameters outside the Kronecker blocks) and a linear head."
+    "An embedding, a convolution, a LayerNorm (parameters outside the Kronecker blocks), GPT-2's Conv1D and a linear head."
     def __init__(self):
         super().__init__()
-        self.emb, self.conv, self.norm, self.out = nn.Embedding(10, 4), nn.Conv2d(4, 3, 2), nn.LayerNorm(12), nn.Linear(12, 3)
+        from transformers.pytorch_utils import Conv1D
+        self.emb, self.conv, self.norm, self.mix, self.out = nn.Embedding(10, 4), nn.Conv2d(4, 3, 2), nn.LayerNorm(12), Conv1D(5, 12), nn.Linear(5, 3)
     def forward(self, ids):
         h = self.emb(ids).reshape(ids.shape[0], 3, 3, 4).permute(0, 3, 1, 2)
-        return self.out(self.norm(self.conv(h).tanh().flatten(1)))
+        return self.out(self.mix(self.norm(self.conv(h).tanh().flatten(1))).tanh())
 
 
 def _dense(f, post):
@@ -179,7 +180,7 @@ def test_the_eigenbasis_maps_match_their_definitions_with_deflation_and_kappa():
     post = LocalPosterior(net, (ids, y), cross_entropy_loss, nbeta=40., gamma=2.)
     factors = kronecker_factors(post)
     pre0, pre = KroneckerPreconditioner(post, factors), KroneckerPreconditioner(post, factors)
-    assert {b[0].kind for b in pre.blocks.values()} == {'embedding', 'conv2d', 'linear'} and set(pre.scalar) == {'norm.weight', 'norm.bias'}
+    assert {b[0].kind for b in pre.blocks.values()} == {'embedding', 'conv2d', 'conv1d', 'linear'} and set(pre.scalar) == {'norm.weight', 'norm.bias'}
     V = torch.linalg.qr(torch.randn(post.dim, 3, generator=g, dtype=torch.float64)).Q.T          # [3, d], orthonormal rows
     mu = torch.tensor([4., 9., 2.], dtype=torch.float64)
     pre.deflate(dict(zip(post.center, (v.reshape(3, *post.center[k].shape) for k, v in
@@ -189,10 +190,19 @@ def test_the_eigenbasis_maps_match_their_definitions_with_deflation_and_kappa():
     torch.testing.assert_close(R, R0 @ P)
     torch.testing.assert_close(Rt, R.T)
     torch.testing.assert_close(_dense(pre.apply, post), R @ R.T)
-    shapes = pre.eigen_shapes()
     z = torch.randn(5, post.dim, generator=g, dtype=torch.float64)
-    rotated_out = pre._from_eigen({k: t.reshape(5, *s) for (k, s), t in zip(shapes.items(), z.split([s.numel() for s in shapes.values()], 1))})
+    rotated_out = pre._from_eigen(pre.eigen_coords(z))
     for kappa in (0., 0.3):
         a, b = pre.noise_from_eigen(z, kappa), pre.sqrt(rotated_out, kappa)
         for k in post.center: torch.testing.assert_close(a[k], b[k])
+    # each weight's noise comes back in the weight's own row layout, not as a transposed view (the embedding's, stored
+    # [in, out], too), with its factors full or (max_full=8: wider sides) diagonal, where no rotation reorders it
+    pre_diag = KroneckerPreconditioner(post, kronecker_factors(post, max_full=8))
+    assert pre_diag.blocks['emb'][1] is None and pre_diag.blocks['emb'][2] is None
+    for p in (pre0, pre_diag):
+        e = p._to_eigen({k: v.expand(2, *v.shape) for k, v in post.center.items()})  # and the coordinates keep each `Dh`'s layout
+        assert all(e[name].stride()[1:] == b[3].stride() for name, b in p.blocks.items())
+        noise = p.noise_from_eigen(z)
+        assert noise['emb.weight'].is_contiguous() and all(v.stride(-1) == 1 for v in noise.values() if v.dim() > 2)
+        for k, v in p.sqrt(p._from_eigen(p.eigen_coords(z))).items(): torch.testing.assert_close(noise[k], v)
     with pytest.raises(ValueError, match='coordinates'): pre.noise_from_eigen(z[:, 1:])
